@@ -1,0 +1,41 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+from flask import Flask
+
+from ingest_api.context import ApiContext
+from ingest_api.errors import register_error_handlers
+from ingest_api.health import health
+from ingest_api.tickets import tickets
+from pipeline.services import open_store
+from pipeline.settings import Settings
+from pipeline.store.tickets import TicketStore
+from workers.celery_app import create_celery_app
+
+log = logging.getLogger("triage.api")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: TicketStore | None = None,
+    celery_app: Celery | None = None,
+) -> Flask:
+    """Build the ingest API from settings (read now, not at import); tests may pass adapters."""
+    settings = settings or Settings()
+    app = Flask("ticket_triage")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_ticket_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["triage"] = ApiContext(
+        settings=settings,
+        store=store or open_store(settings),
+        celery=celery_app or create_celery_app(settings),
+    )
+    register_error_handlers(app)
+    app.register_blueprint(health)
+    app.register_blueprint(tickets)
+    return app

@@ -1,0 +1,26 @@
+"""What the API's views share: settings, the store and the Celery app they publish through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from celery import Celery
+from flask import current_app
+
+from pipeline.settings import Settings
+from pipeline.store.tickets import TicketStore
+
+
+@dataclass
+class ApiContext:
+    """Per-app dependencies, built by the app factory."""
+
+    settings: Settings
+    store: TicketStore
+    celery: Celery
+
+
+def api_context() -> ApiContext:
+    """The current app's dependencies."""
+    context: ApiContext = current_app.extensions["triage"]
+    return context

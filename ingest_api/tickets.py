@@ -1,0 +1,144 @@
+"""Ticket routes: ingest, read, audit trail, re-run a stage, list."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from flask import Blueprint, Response, jsonify, request
+
+from ingest_api.bodies import read_json_body, validate_body
+from ingest_api.context import api_context
+from ingest_api.errors import ApiError
+from ingest_api.presenters import acceptance_view, audit_view, ticket_view
+from pipeline.lifecycle import Stage, TicketStatus
+from pipeline.models import TicketSubmission, payload_fingerprint
+from pipeline.stages.failures import TicketBusy, reopen_ticket
+from pipeline.store.tickets import IdempotencyConflict
+from workers.chains import enqueue_after_commit
+
+tickets = Blueprint("tickets", __name__)
+
+DEFAULT_SOURCE = "api"
+MAX_KEY_LENGTH = 255
+
+
+def idempotency_key(submission: TicketSubmission) -> str | None:
+    """`Idempotency-Key`, else the Standard Webhooks `webhook-id`, else the body's external_id."""
+    key = (
+        request.headers.get("Idempotency-Key")
+        or request.headers.get("webhook-id")
+        or submission.external_id
+    )
+    if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise ApiError(
+            422,
+            "invalid_idempotency_key",
+            f"idempotency key must be 1 to {MAX_KEY_LENGTH} characters",
+            None,
+        )
+    return key
+
+
+@tickets.post("/tickets")
+def create_ticket() -> tuple[Response, int, dict[str, str]]:
+    """Accept a ticket: store it as received, then publish its chain; 202 (200 on a repeat)."""
+    context = api_context()
+    body = read_json_body(context.settings.max_ticket_bytes)
+    submission = validate_body(TicketSubmission, body)
+    metadata_size = len(json.dumps(submission.metadata(), separators=(",", ":")).encode())
+    if metadata_size > context.settings.max_metadata_bytes:
+        raise ApiError(
+            422,
+            "metadata_too_large",
+            f"extra fields take {metadata_size} bytes; at most "
+            f"{context.settings.max_metadata_bytes} are kept",
+            {"max_bytes": context.settings.max_metadata_bytes},
+        )
+    try:
+        acceptance = context.store.accept(
+            submission,
+            source=DEFAULT_SOURCE,
+            idempotency_key=idempotency_key(submission),
+            payload_hash=payload_fingerprint(body),
+        )
+    except IdempotencyConflict as conflict:
+        raise ApiError(
+            409,
+            "idempotency_conflict",
+            "this idempotency key was already used with a different body",
+            {"ticket_id": conflict.ticket_id},
+        ) from None
+    ticket = acceptance.ticket
+    headers = {"Location": acceptance_view(ticket)["links"]["self"]}
+    if not acceptance.created:
+        return jsonify(acceptance_view(ticket)), 200, headers
+    enqueue_after_commit(context.celery, ticket.id)
+    return jsonify(acceptance_view(ticket)), 202, headers
+
+
+@tickets.get("/tickets/<ticket_id>")
+def get_ticket(ticket_id: str) -> Response:
+    """One ticket with its state, classification and department."""
+    return jsonify(ticket_view(api_context().store.get(ticket_id)))
+
+
+@tickets.get("/tickets/<ticket_id>/logs")
+def get_ticket_logs(ticket_id: str) -> Response:
+    """The ticket's audit events, oldest first."""
+    events = api_context().store.audit_trail(ticket_id)
+    return jsonify({"ticket_id": ticket_id, "events": [audit_view(e) for e in events]})
+
+
+@tickets.post("/tickets/<ticket_id>/classify")
+def rerun_classify(ticket_id: str) -> tuple[Response, int]:
+    """Classify a finished ticket again (a new delivery generation)."""
+    return _rerun(ticket_id, Stage.classify)
+
+
+@tickets.post("/tickets/<ticket_id>/route")
+def rerun_route(ticket_id: str) -> tuple[Response, int]:
+    """Route a finished ticket again (a new delivery generation)."""
+    return _rerun(ticket_id, Stage.route)
+
+
+@tickets.get("/tickets")
+def list_tickets() -> Response:
+    """Tickets by status and update time, paginated by an opaque cursor (the last id seen)."""
+    status = request.args.get("status")
+    if status is not None and status not in TicketStatus.__members__:
+        raise ApiError(422, "validation_failed", "unknown status", [{"field": "status"}])
+    since = _parse_since(request.args.get("since"))
+    limit = request.args.get("limit", default=100, type=int) or 100
+    if not 1 <= limit <= 500:
+        raise ApiError(422, "validation_failed", "limit must be 1..500", [{"field": "limit"}])
+    page = api_context().store.list_tickets(
+        status=status, since=since, after_id=request.args.get("cursor"), limit=limit
+    )
+    next_cursor = page[-1].id if len(page) == limit else None
+    return jsonify({"tickets": [ticket_view(t) for t in page], "next_cursor": next_cursor})
+
+
+def _rerun(ticket_id: str, stage: Stage) -> tuple[Response, int]:
+    context = api_context()
+    try:
+        start = reopen_ticket(context.store, ticket_id, stage, actor=DEFAULT_SOURCE)
+    except TicketBusy as busy:
+        raise ApiError(409, "ticket_in_progress", str(busy)) from None
+    ticket = context.store.get(ticket_id)
+    enqueue_after_commit(context.celery, ticket_id, start=start)
+    return jsonify(acceptance_view(ticket) | {"stage": start.value}), 202
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(
+            422, "validation_failed", "since must be an ISO 8601 time", [{"field": "since"}]
+        ) from None
+    if parsed.tzinfo is None:
+        raise ApiError(422, "validation_failed", "since needs a timezone", [{"field": "since"}])
+    return parsed

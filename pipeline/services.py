@@ -1,0 +1,67 @@
+"""Build the adapters (store, classifier, routing, department client) from settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from pipeline.classification import Classifier
+from pipeline.delivery import DepartmentClient, HttpDepartmentClient
+from pipeline.routing import RoutingTable, load_routing
+from pipeline.settings import ClassifierChoice, Settings
+from pipeline.store.engine import create_store_engine
+from pipeline.store.migrate import ensure_schema
+from pipeline.store.tickets import TicketStore
+
+log = logging.getLogger(__name__)
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> TicketStore:
+    """Connect to the configured database; migrate it if it is empty, refuse it if stale."""
+    engine = create_store_engine(settings.database_url)
+    if migrate:
+        ensure_schema(engine)
+    return TicketStore(engine)
+
+
+def build_classifier(settings: Settings, routing: RoutingTable) -> Classifier:
+    """The classifier `TRIAGE_CLASSIFIER` names (`auto`: Gemini with an API key, else local)."""
+    choice = settings.effective_classifier()
+    from pipeline.classifiers.local import load_local_classifier
+
+    local = load_local_classifier(settings.local_model)
+    if choice is ClassifierChoice.local:
+        return local
+    raise NotImplementedError(f"classifier {choice.value!r} is not available yet")
+
+
+@dataclass
+class Services:
+    """Everything a stage needs, built once per worker process."""
+
+    settings: Settings
+    store: TicketStore
+    routing: RoutingTable
+    departments: DepartmentClient
+    _classifier: Classifier | None = field(default=None, repr=False)
+
+    @cached_property
+    def classifier(self) -> Classifier:
+        """The classifier, built on first use (loading a model takes a moment)."""
+        if self._classifier is not None:
+            return self._classifier
+        classifier = build_classifier(self.settings, self.routing)
+        log.info("classifier ready: %s (%s)", classifier.name, classifier.model_version)
+        return classifier
+
+
+def build_services(settings: Settings) -> Services:
+    """Open the store, load routing, and prepare the department client."""
+    routing = load_routing(settings.routing_file)
+    return Services(
+        settings=settings,
+        store=open_store(settings),
+        routing=routing,
+        departments=HttpDepartmentClient(settings.delivery_timeout_s),
+    )

@@ -1,0 +1,148 @@
+"""The route stage: choose the department, deliver the ticket once per generation, record it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline.delivery import DeliveryReceipt, DepartmentClient
+from pipeline.errors import DeliveryRejected, DepartmentUnavailable, PermanentError
+from pipeline.lifecycle import Stage, TicketStatus
+from pipeline.models import TicketRecord
+from pipeline.routing import RoutingDecision, RoutingTable, choose_department
+from pipeline.stages import StageOutcome, skipped
+from pipeline.stages.failures import describe_error
+from pipeline.store.deliveries import DeliveryStatus, find_delivery, save_delivery_attempt
+from pipeline.store.tickets import TicketStore, append_audit
+
+
+def delivery_idempotency_key(ticket: TicketRecord) -> str:
+    """The key a department uses to drop redeliveries: `<ticket id>:<generation>`."""
+    return f"{ticket.id}:{ticket.generation}"
+
+
+def delivery_body(ticket: TicketRecord, decision: RoutingDecision) -> bytes:
+    """The JSON a department receives: the ticket, its classification and why it came."""
+    classification = ticket.classification()
+    payload: dict[str, Any] = {
+        "id": ticket.id,
+        "generation": ticket.generation,
+        "source": ticket.source,
+        "external_id": ticket.external_id,
+        "subject": ticket.subject,
+        "description": ticket.description,
+        "customer_id": ticket.customer_id,
+        "priority": ticket.priority,
+        "created_at": ticket.created_at.isoformat() if ticket.created_at else None,
+        "received_at": ticket.received_at.isoformat(),
+        "metadata": ticket.extra,
+        "classification": classification.model_dump(mode="json") if classification else None,
+        "department": decision.department,
+        "needs_review": decision.needs_review,
+        "routing_reason": decision.reason,
+    }
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def route_ticket(
+    store: TicketStore,
+    routing: RoutingTable,
+    departments: DepartmentClient,
+    ticket_id: str,
+    *,
+    confidence_threshold: float,
+    sign: Any = None,
+    attempt: int = 1,
+) -> StageOutcome:
+    """Route a `classified` ticket: deliver it (unless already delivered) and record the outcome.
+
+    `sign(msg_id, body) -> headers` adds outbound signature headers when configured.
+    Raises DepartmentUnavailable (retry later) or DeliveryRejected (fail the ticket).
+    """
+    ticket = store.get(ticket_id)
+    if ticket.status != TicketStatus.classified:
+        return skipped(ticket_id, Stage.route, ticket.status)
+    classification = ticket.classification()
+    if classification is None:
+        raise PermanentError(f"ticket {ticket_id} is classified but has no decision recorded")
+    decision = choose_department(classification, routing, confidence_threshold)
+    if decision.endpoint is None:
+        return _finish_routing(store, ticket, decision, None, DeliveryStatus.recorded, attempt)
+
+    earlier = find_delivery(store, ticket_id, decision.department, ticket.generation)
+    if earlier is not None and earlier.status == DeliveryStatus.delivered:
+        # A redelivered task after a recorded 2xx: never POST the same generation twice.
+        receipt = DeliveryReceipt(earlier.response_status or 200, 0.0)
+        return _finish_routing(store, ticket, decision, receipt, DeliveryStatus.delivered, attempt)
+
+    body = delivery_body(ticket, decision)
+    key = delivery_idempotency_key(ticket)
+    headers = {"Idempotency-Key": key}
+    if sign is not None:
+        headers.update(sign(key, body))
+    try:
+        receipt = departments.deliver(decision.endpoint, body, headers)
+    except (DepartmentUnavailable, DeliveryRejected) as error:
+        rejected = isinstance(error, DeliveryRejected)
+        with store.transaction() as session:
+            save_delivery_attempt(
+                session,
+                ticket_id=ticket_id,
+                department=decision.department,
+                generation=ticket.generation,
+                endpoint=decision.endpoint,
+                status=DeliveryStatus.rejected if rejected else DeliveryStatus.pending,
+                error=describe_error(error),
+            )
+        raise
+    return _finish_routing(store, ticket, decision, receipt, DeliveryStatus.delivered, attempt)
+
+
+def _finish_routing(
+    store: TicketStore,
+    ticket: TicketRecord,
+    decision: RoutingDecision,
+    receipt: DeliveryReceipt | None,
+    status: DeliveryStatus,
+    attempt: int,
+) -> StageOutcome:
+    with store.transaction() as session:
+        moved = store.move(
+            session,
+            ticket.id,
+            expected=TicketStatus.classified,
+            values={
+                "status": TicketStatus.routed.value,
+                "department": decision.department,
+                "review_reason": decision.reason if decision.needs_review else None,
+                "last_error": None,
+            },
+        )
+        if not moved:
+            return skipped(ticket.id, Stage.route, "already routed")
+        save_delivery_attempt(
+            session,
+            ticket_id=ticket.id,
+            department=decision.department,
+            generation=ticket.generation,
+            endpoint=decision.endpoint,
+            status=status,
+            response_status=receipt.status_code if receipt else None,
+        )
+        append_audit(
+            session,
+            ticket.id,
+            Stage.route,
+            "delivered" if status is DeliveryStatus.delivered else "routing_recorded",
+            {
+                "department": decision.department,
+                "destination": decision.endpoint,
+                "needs_review": decision.needs_review,
+                "reason": decision.reason,
+                "generation": ticket.generation,
+                "response_status": receipt.status_code if receipt else None,
+                "latency_ms": round(receipt.latency_ms, 2) if receipt else None,
+            },
+            attempt=attempt,
+        )
+    return StageOutcome(ticket.id, Stage.route, f"routed to {decision.department}")

@@ -1,0 +1,1 @@
+"""The SQL store: schema, engine, migrations and the ticket repository."""

@@ -1,0 +1,213 @@
+"""The ticket repository: accept, read and list tickets; each write is one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from pipeline.errors import TicketNotFound, TriageError
+from pipeline.lifecycle import Queue, Stage, TicketStatus
+from pipeline.models import AuditEntry, TicketRecord, TicketSubmission
+from pipeline.store.engine import session_factory
+from pipeline.store.schema import AuditEventRow, TicketRow, utcnow
+
+
+class IdempotencyConflict(TriageError):
+    """The idempotency key was used before with a different body."""
+
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(f"idempotency key already used for ticket {ticket_id} with another body")
+        self.ticket_id = ticket_id
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """The outcome of accepting a ticket: the stored ticket, and whether it is new."""
+
+    ticket: TicketRecord
+    created: bool
+
+
+def append_audit(
+    session: Session,
+    ticket_id: str,
+    stage: Stage,
+    event: str,
+    detail: dict[str, Any] | None = None,
+    *,
+    attempt: int = 0,
+    at: datetime | None = None,
+) -> None:
+    """Add an audit event to the current transaction (it commits with the state it explains)."""
+    session.add(
+        AuditEventRow(
+            ticket_id=ticket_id,
+            stage=stage.value,
+            event=event,
+            detail=detail or {},
+            attempt=attempt,
+            created_at=at or utcnow(),
+        )
+    )
+
+
+class TicketStore:
+    """Tickets and their audit trail in a SQL database (SQLite in memory serves tests)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def accept(
+        self,
+        submission: TicketSubmission,
+        *,
+        source: str,
+        idempotency_key: str | None,
+        payload_hash: str,
+        queue: Queue = Queue.live,
+    ) -> Acceptance:
+        """Store a new ticket as `received` with its audit event, or return the earlier one."""
+        now = utcnow()
+        row = TicketRow(
+            id=str(uuid.uuid4()),
+            source=source,
+            idempotency_key=idempotency_key,
+            external_id=submission.external_id,
+            payload_hash=payload_hash,
+            queue=queue.value,
+            subject=submission.subject,
+            description=submission.description,
+            customer_id=submission.customer_id,
+            priority=submission.priority.value,
+            extra=submission.metadata(),
+            known_category=submission.category,
+            created_at=submission.created_at,
+            received_at=now,
+            status=TicketStatus.received.value,
+            generation=1,
+            attempts=0,
+            stage_runs=0,
+            updated_at=now,
+        )
+        try:
+            with self.transaction() as session:
+                session.add(row)
+                session.flush()  # the ticket row first: the audit event references it
+                append_audit(
+                    session,
+                    row.id,
+                    Stage.ingest,
+                    "received",
+                    {"source": source, "queue": queue},
+                    at=now,
+                )
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            existing = self.find_by_idempotency_key(source, idempotency_key)
+            if existing is None:
+                raise
+            if existing[1] != payload_hash:
+                raise IdempotencyConflict(existing[0].id) from None
+            return Acceptance(existing[0], created=False)
+        return Acceptance(TicketRecord.model_validate(row), created=True)
+
+    def find_by_idempotency_key(
+        self, source: str, idempotency_key: str
+    ) -> tuple[TicketRecord, str] | None:
+        """The ticket stored under this key for this source, with its payload fingerprint."""
+        with self._sessions() as session:
+            row = session.scalars(
+                select(TicketRow).where(
+                    TicketRow.source == source, TicketRow.idempotency_key == idempotency_key
+                )
+            ).one_or_none()
+            return (TicketRecord.model_validate(row), row.payload_hash) if row else None
+
+    def get(self, ticket_id: str) -> TicketRecord:
+        """Load one ticket by id, or raise TicketNotFound."""
+        with self._sessions() as session:
+            row = session.get(TicketRow, ticket_id)
+            if row is None:
+                raise TicketNotFound(f"no ticket {ticket_id}")
+            return TicketRecord.model_validate(row)
+
+    def audit_trail(self, ticket_id: str) -> list[AuditEntry]:
+        """A ticket's audit events, oldest first."""
+        with self._sessions() as session:
+            if session.get(TicketRow, ticket_id) is None:
+                raise TicketNotFound(f"no ticket {ticket_id}")
+            rows = session.scalars(
+                select(AuditEventRow)
+                .where(AuditEventRow.ticket_id == ticket_id)
+                .order_by(AuditEventRow.id)
+            )
+            return [AuditEntry.model_validate(r) for r in rows]
+
+    def count_by_status(self, ticket_ids: list[str] | None = None) -> dict[str, int]:
+        """How many tickets are in each status (optionally among the given ids)."""
+        query = select(TicketRow.status, func.count()).group_by(TicketRow.status)
+        if ticket_ids is not None:
+            query = query.where(TicketRow.id.in_(ticket_ids))
+        with self._sessions() as session:
+            return {status: count for status, count in session.execute(query).all()}
+
+    def list_tickets(
+        self,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        after_id: str | None = None,
+        limit: int = 100,
+    ) -> list[TicketRecord]:
+        """Tickets filtered by status and update time, in stable (updated_at, id) order."""
+        query = select(TicketRow).order_by(TicketRow.updated_at, TicketRow.id).limit(limit)
+        if status is not None:
+            query = query.where(TicketRow.status == status)
+        if since is not None:
+            query = query.where(TicketRow.updated_at >= since)
+        if after_id is not None:
+            with self._sessions() as session:
+                anchor = session.get(TicketRow, after_id)
+            if anchor is not None:
+                query = query.where(
+                    (TicketRow.updated_at > anchor.updated_at)
+                    | ((TicketRow.updated_at == anchor.updated_at) & (TicketRow.id > anchor.id))
+                )
+        with self._sessions() as session:
+            return [TicketRecord.model_validate(r) for r in session.scalars(query)]
+
+    def move(
+        self,
+        session: Session,
+        ticket_id: str,
+        *,
+        expected: TicketStatus | None,
+        values: dict[str, Any],
+    ) -> bool:
+        """Update a ticket only if it is still in `expected` state; False when it moved on."""
+        query = update(TicketRow).where(TicketRow.id == ticket_id)
+        if expected is not None:
+            query = query.where(TicketRow.status == expected.value)
+        result = session.execute(query.values(updated_at=utcnow(), **values))
+        return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,126 @@
+"""Shared fixtures: settings on SQLite and the in-memory transport, scripted adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete
+
+from pipeline.classification import Classification, TicketText, Urgency
+from pipeline.classifiers.scripted import ScriptedClassifier
+from pipeline.delivery import InMemoryDepartmentClient
+from pipeline.models import TicketSubmission, payload_fingerprint
+from pipeline.routing import load_routing
+from pipeline.services import Services, open_store
+from pipeline.settings import ClassifierChoice, Settings
+from pipeline.store.schema import Base
+from pipeline.store.tickets import TicketStore
+from tests.support.servers import postgres_database
+
+EXAMPLE_ROUTING = Path(__file__).parent.parent / "pipeline" / "data" / "routing.example.toml"
+
+
+def decision(category: str = "billing", confidence: float = 0.9) -> Classification:
+    """A classifier answer for tests."""
+    return Classification(
+        category=category,
+        urgency=Urgency.normal,
+        language="en",
+        confidence=confidence,
+        reason="test",
+        classifier="scripted",
+        model="scripted-1",
+    )
+
+
+def keyword_decision(ticket: TicketText) -> Classification:
+    """A deterministic stand-in: the category named in the subject, else billing."""
+    for category in ("refund", "shipping", "technical", "account", "security", "sales"):
+        if category in ticket.subject.lower():
+            return decision(category)
+    return decision("billing")
+
+
+def submit(store: TicketStore, **fields: object) -> str:
+    """Store a ticket directly (no API) and return its id."""
+    body = {"subject": "Invoice", "description": "I was charged twice", "customer_id": "c1"}
+    body.update(fields)  # type: ignore[arg-type]
+    submission = TicketSubmission.model_validate(body)
+    return store.accept(
+        submission, source="api", idempotency_key=None, payload_hash=payload_fingerprint(body)
+    ).ticket.id
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One PostgreSQL database for the whole run (tables emptied between tests)."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Embedded defaults: SQLite file in a temp dir, in-memory broker, no Gemini."""
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'triage.db'}",
+        broker_url="memory://",
+        classifier=ClassifierChoice.local,
+        routing_file=EXAMPLE_ROUTING,
+        classify_max_retries=2,
+        route_max_retries=2,
+        retry_backoff_max_s=1,
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TicketStore]:
+    """The store on SQLite and on PostgreSQL: store behaviour must match on both."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    store = open_store(Settings(database_url=url))
+    yield store
+    with store.transaction() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(delete(table))
+    store.engine.dispose()
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[TicketStore]:
+    """The store on SQLite (a file, so several threads share it as in production)."""
+    store = open_store(settings)
+    yield store
+    store.engine.dispose()
+
+
+@pytest.fixture
+def classifier() -> ScriptedClassifier:
+    """A scripted classifier: the category named in the subject, confidence 0.9."""
+    return ScriptedClassifier(default=keyword_decision)
+
+
+@pytest.fixture
+def departments() -> InMemoryDepartmentClient:
+    """An in-memory department client answering 200 unless scripted otherwise."""
+    return InMemoryDepartmentClient()
+
+
+@pytest.fixture
+def services(
+    settings: Settings,
+    store: TicketStore,
+    classifier: ScriptedClassifier,
+    departments: InMemoryDepartmentClient,
+) -> Services:
+    """Services wired to the in-memory adapters."""
+    return Services(
+        settings=settings,
+        store=store,
+        routing=load_routing(settings.routing_file),
+        departments=departments,
+        _classifier=classifier,
+    )

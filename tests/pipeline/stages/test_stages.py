@@ -1,0 +1,160 @@
+"""The stages as plain functions: guards, decisions, persistence with audit, idempotency."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.classifiers.scripted import ScriptedClassifier
+from pipeline.delivery import InMemoryDepartmentClient
+from pipeline.errors import DeliveryRejected, DepartmentUnavailable
+from pipeline.lifecycle import Stage
+from pipeline.routing import load_routing
+from pipeline.stages.audit import close_ticket
+from pipeline.stages.classify import classify_ticket
+from pipeline.stages.failures import TicketBusy, fail_ticket, reopen_ticket
+from pipeline.stages.route import route_ticket
+from pipeline.store.deliveries import list_deliveries
+from pipeline.store.tickets import TicketStore
+from tests.conftest import EXAMPLE_ROUTING, decision, submit
+
+ROUTING = load_routing(EXAMPLE_ROUTING)
+
+
+def route(store: TicketStore, departments: InMemoryDepartmentClient, ticket_id: str):  # type: ignore[no-untyped-def]
+    return route_ticket(store, ROUTING, departments, ticket_id, confidence_threshold=0.55)
+
+
+def run_all(
+    store: TicketStore,
+    classifier: ScriptedClassifier,
+    departments: InMemoryDepartmentClient,
+    ticket_id: str,
+) -> None:
+    classify_ticket(store, classifier, ticket_id)
+    route(store, departments, ticket_id)
+    close_ticket(store, ticket_id)
+
+
+def test_full_path_ends_done_with_complete_trail(
+    store: TicketStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
+) -> None:
+    ticket_id = submit(store, subject="Refund please")
+    run_all(store, classifier, departments, ticket_id)
+
+    ticket = store.get(ticket_id)
+    assert (ticket.status, ticket.category, ticket.department) == ("done", "refund", "finance")
+    events = [(e.stage, e.event) for e in store.audit_trail(ticket_id)]
+    assert events == [
+        ("ingest", "received"),
+        ("classify", "classified"),
+        ("route", "delivered"),
+        ("audit", "closed"),
+    ]
+    closing = store.audit_trail(ticket_id)[-1].detail
+    assert set(closing["stage_ms"]) == {"classify", "route", "audit", "total"}
+    [sent] = departments.received
+    assert sent.endpoint.endswith("/departments/finance")
+    assert sent.headers["Idempotency-Key"] == f"{ticket_id}:1"
+    body = json.loads(sent.body)
+    assert body["classification"]["category"] == "refund" and body["generation"] == 1
+
+
+def test_classifier_sees_text_but_not_the_customer(
+    store: TicketStore, classifier: ScriptedClassifier
+) -> None:
+    ticket_id = submit(store, customer_id="cus_secret_42")
+    classify_ticket(store, classifier, ticket_id)
+    assert "cus_secret_42" not in classifier.seen[0].model_dump_json()
+
+
+def test_each_stage_is_idempotent(
+    store: TicketStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
+) -> None:
+    ticket_id = submit(store)
+    run_all(store, classifier, departments, ticket_id)
+    trail_before = store.audit_trail(ticket_id)
+
+    outcomes = [
+        classify_ticket(store, classifier, ticket_id),
+        route(store, departments, ticket_id),
+        close_ticket(store, ticket_id),
+    ]
+
+    assert [o.did_work for o in outcomes] == [False, False, False]
+    assert len(classifier.seen) == 1 and len(departments.received) == 1
+    assert store.audit_trail(ticket_id) == trail_before
+
+
+def test_redelivered_route_after_recorded_2xx_does_not_post_again(
+    store: TicketStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
+) -> None:
+    ticket_id = submit(store)
+    classify_ticket(store, classifier, ticket_id)
+    route(store, departments, ticket_id)
+    # The worker died after the delivery committed but the ticket is somehow back before route
+    # (a replay of the same generation): the recorded 2xx stops a second POST.
+    with store.transaction() as session:
+        store.move(session, ticket_id, expected=None, values={"status": "classified"})
+    route(store, departments, ticket_id)
+    assert len(departments.received) == 1
+    assert store.get(ticket_id).status == "routed"
+
+
+def test_low_confidence_is_delivered_to_review_and_ends_needs_review(
+    store: TicketStore, departments: InMemoryDepartmentClient
+) -> None:
+    ticket_id = submit(store)
+    classify_ticket(store, ScriptedClassifier(default=decision("billing", 0.2)), ticket_id)
+    route(store, departments, ticket_id)
+    close_ticket(store, ticket_id)
+    ticket = store.get(ticket_id)
+    assert (ticket.status, ticket.department) == ("needs_review", "review")
+    assert departments.received[0].endpoint.endswith("/departments/review")
+
+
+def test_department_outage_is_transient_and_recorded(
+    store: TicketStore, classifier: ScriptedClassifier
+) -> None:
+    departments = InMemoryDepartmentClient(responses=[503])
+    ticket_id = submit(store)
+    classify_ticket(store, classifier, ticket_id)
+    with pytest.raises(DepartmentUnavailable):
+        route(store, departments, ticket_id)
+    [delivery] = list_deliveries(store, ticket_id)
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    route(store, departments, ticket_id)  # the retry
+    [delivery] = list_deliveries(store, ticket_id)
+    assert (delivery.status, delivery.attempts, delivery.response_status) == ("delivered", 2, 200)
+
+
+def test_department_4xx_is_permanent(store: TicketStore, classifier: ScriptedClassifier) -> None:
+    ticket_id = submit(store)
+    classify_ticket(store, classifier, ticket_id)
+    with pytest.raises(DeliveryRejected):
+        route(store, InMemoryDepartmentClient(responses=[422]), ticket_id)
+    assert list_deliveries(store, ticket_id)[0].status == "rejected"
+
+
+def test_failed_ticket_reopens_at_its_failed_stage_with_a_new_generation(
+    store: TicketStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
+) -> None:
+    ticket_id = submit(store)
+    classify_ticket(store, classifier, ticket_id)
+    assert fail_ticket(store, ticket_id, Stage.route, DeliveryRejected("410"), attempt=1)
+    failed = store.get(ticket_id)
+    assert (failed.status, failed.failed_stage) == ("failed", "route")
+
+    assert reopen_ticket(store, ticket_id, None, actor="test") is Stage.route
+    route(store, departments, ticket_id)
+    close_ticket(store, ticket_id)
+    ticket = store.get(ticket_id)
+    assert (ticket.status, ticket.generation) == ("done", 2)
+    assert departments.received[0].headers["Idempotency-Key"] == f"{ticket_id}:2"
+
+
+def test_ticket_in_flight_cannot_be_reopened(store: TicketStore) -> None:
+    ticket_id = submit(store)
+    with pytest.raises(TicketBusy):
+        reopen_ticket(store, ticket_id, Stage.classify, actor="test")

@@ -1,0 +1,1 @@
+"""The `triage` command line: api, worker, beat, demo, db, sweep, train, eval."""

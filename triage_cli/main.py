@@ -1,0 +1,113 @@
+"""The `triage` command: one entry point for every process and tool."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pipeline.logs import configure_logging
+from pipeline.settings import Settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """ticket-triage: classify, route and audit support tickets."""
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on")
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
+@click.option("--threads", default=8, show_default=True, help="threads per worker (gthread)")
+def api(bind: str, workers: int, threads: int) -> None:
+    """Serve the ingest API under gunicorn."""
+    from pipeline.services import open_store
+    from triage_cli.servers import GunicornServer
+
+    settings = Settings()
+    configure_logging(settings)
+    open_store(settings).engine.dispose()  # migrate an empty database once, before forking
+    GunicornServer(
+        {
+            "bind": bind,
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread" if threads > 1 else "sync",
+            "accesslog": None,
+            "graceful_timeout": 30,
+            "timeout": 60,
+        }
+    ).run()
+
+
+@main.command()
+@click.option("--queues", default="live,backfill", show_default=True)
+@click.option("--pool", default="threads", show_default=True, help="prefork, threads, solo, gevent")
+@click.option("--concurrency", default=8, show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(queues: str, pool: str, concurrency: int, loglevel: str) -> None:
+    """Run a Celery worker for the pipeline's stages."""
+    from pipeline.services import open_store
+    from triage_cli.servers import worker_argv
+    from workers.celery_app import default_app
+
+    settings = Settings()
+    configure_logging(settings)
+    open_store(settings).engine.dispose()  # refuse a stale schema before consuming anything
+    click.echo(
+        f"triage worker: queues={queues} pool={pool} concurrency={concurrency} "
+        f"classifier={settings.effective_classifier().value}",
+        err=True,
+    )
+    default_app().worker_main(worker_argv(queues, pool, concurrency, loglevel))
+
+
+@main.command()
+@click.option("--loglevel", default="INFO", show_default=True)
+def beat(loglevel: str) -> None:
+    """Run Celery beat: the periodic sweeper of overdue tickets (run exactly one)."""
+    from workers.celery_app import default_app
+
+    configure_logging(Settings())
+    default_app().start(["beat", f"--loglevel={loglevel}"])
+
+
+@main.command()
+def sweep() -> None:
+    """Re-enqueue overdue tickets once, now."""
+    from workers.celery_app import default_app
+    from workers.sweeper import sweep_overdue
+
+    configure_logging(Settings())
+    click.echo(f"requeued {sweep_overdue(default_app())} overdue tickets")
+
+
+@main.command()
+@click.option("--broker", default=None, help="broker URL (default: in-memory transport)")
+@click.option("--database", default=None, help="database URL (default: SQLite in a temp dir)")
+@click.option("--timeout", default=300.0, show_default=True, help="seconds to wait for all tickets")
+@click.option("--concurrency", default=8, show_default=True, help="worker threads")
+def demo(broker: str | None, database: str | None, timeout: float, concurrency: int) -> None:
+    """Run the whole pipeline in one process on the bundled sample tickets."""
+    from triage_cli.demo import run_demo
+
+    configure_logging(Settings(log_format="text", log_level="WARNING"))
+    sys.exit(run_demo(broker, database, timeout, concurrency))
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to TRIAGE_DATABASE_URL."""
+    from pipeline.store.engine import create_store_engine
+    from pipeline.store.migrate import current_revision, upgrade_database
+
+    settings = Settings()
+    engine = create_store_engine(settings.database_url)
+    before = current_revision(engine)
+    upgrade_database(engine)
+    click.echo(f"database upgraded: {before or 'empty'} -> {current_revision(engine)}")

@@ -1,0 +1,40 @@
+"""Running the long-lived processes: the API under gunicorn, a Celery worker, Celery beat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+class GunicornServer(BaseApplication):
+    """Gunicorn serving the ingest API's app factory (each worker builds its own app)."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from ingest_api.app import create_app
+        from pipeline.logs import configure_logging
+        from pipeline.settings import Settings
+
+        settings = Settings()
+        configure_logging(settings)
+        return create_app(settings)
+
+
+def worker_argv(queues: str, pool: str, concurrency: int, loglevel: str) -> list[str]:
+    """Celery worker arguments for our options (events on, so Flower sees every stage)."""
+    return [
+        "worker",
+        f"--queues={queues}",
+        f"--pool={pool}",
+        f"--concurrency={concurrency}",
+        f"--loglevel={loglevel}",
+        "--task-events",
+    ]

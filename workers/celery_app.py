@@ -1,0 +1,53 @@
+"""The Celery application factory, and the per-process services its tasks use."""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cache
+
+from celery import Celery
+
+from pipeline.services import Services, build_services
+from pipeline.settings import Settings
+from workers.config import celery_config
+
+log = logging.getLogger(__name__)
+
+TASK_MODULES = ("workers.tasks", "workers.sweeper")
+
+
+def create_celery_app(
+    settings: Settings | None = None, *, services: Services | None = None
+) -> Celery:
+    """A Celery app configured from `settings`; `services` replaces the real adapters in tests."""
+    settings = settings or Settings()
+    app = Celery("ticket_triage", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    app.triage_settings = settings
+    app.triage_services = {}
+    if services is not None:
+        app.triage_services[os.getpid()] = services
+    for module in TASK_MODULES:
+        __import__(module)  # registers the shared tasks with every app
+    return app
+
+
+def services_for(app: Celery) -> Services:
+    """This process's services for `app`, built on first use after any fork."""
+    cache_by_pid: dict[int, Services] = app.triage_services
+    pid = os.getpid()
+    services = cache_by_pid.get(pid)
+    if services is None:
+        # A prefork child must not reuse its parent's database connections: build anew per pid.
+        services = build_services(app.triage_settings)
+        cache_by_pid[pid] = services
+    return services
+
+
+@cache
+def default_app() -> Celery:
+    """The app `celery -A workers` and `triage worker` run: settings from the environment."""
+    app = create_celery_app()
+    app.set_default()
+    return app

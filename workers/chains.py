@@ -1,0 +1,47 @@
+"""Publishing a ticket's remaining stages as a chain of id-only messages."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery, chain
+
+from pipeline.lifecycle import Queue, Stage, stages_from
+
+log = logging.getLogger(__name__)
+
+TASK_NAMES = {
+    Stage.classify: "triage.classify",
+    Stage.route: "triage.route",
+    Stage.audit: "triage.audit",
+}
+
+
+def stage_chain(app: Celery, ticket_id: str, start: Stage, queue: Queue) -> chain:
+    """The chain from `start` to audit; every link carries only the ticket id."""
+    return chain(
+        *(
+            app.signature(TASK_NAMES[stage], args=(ticket_id,), immutable=True, queue=queue.value)
+            for stage in stages_from(start)
+        )
+    )
+
+
+def enqueue_after_commit(
+    app: Celery, ticket_id: str, *, start: Stage = Stage.classify, queue: Queue = Queue.live
+) -> bool:
+    """Publish the ticket's chain; call only once its row is committed.
+
+    Returns False when the broker is unreachable: the ticket stays in the store and the
+    sweeper publishes it later, so the caller still acknowledges the producer.
+    """
+    try:
+        stage_chain(app, ticket_id, start, queue).apply_async()
+    except Exception as error:  # kombu raises OperationalError, redis-py its own ConnectionError
+        log.warning(
+            "broker unreachable, ticket left for the sweeper: %s",
+            type(error).__name__,
+            extra={"ticket_id": ticket_id},
+        )
+        return False
+    return True

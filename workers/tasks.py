@@ -1,0 +1,76 @@
+"""The stage tasks: each takes a ticket id, calls its pipeline stage, returns a short outcome."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from pipeline.lifecycle import Stage
+from pipeline.stages.audit import close_ticket
+from pipeline.stages.classify import classify_ticket
+from pipeline.stages.route import route_ticket
+from workers.base import StageTask
+
+
+class ClassifyTask(StageTask):
+    """Classify stage: retries LLM outages, then fails the ticket."""
+
+    stage = Stage.classify
+
+    def max_stage_retries(self) -> int:
+        return self.services.settings.classify_max_retries
+
+
+class RouteTask(StageTask):
+    """Route stage: retries department outages, fails at once on a 4xx."""
+
+    stage = Stage.route
+
+    def max_stage_retries(self) -> int:
+        return self.services.settings.route_max_retries
+
+
+class AuditTask(StageTask):
+    """Audit stage: only store errors can happen here; retried a few times."""
+
+    stage = Stage.audit
+
+    def max_stage_retries(self) -> int:
+        return 5
+
+
+@shared_task(bind=True, base=ClassifyTask, name="triage.classify")
+def classify(self: ClassifyTask, ticket_id: str) -> str:
+    """Classify one ticket by id."""
+    services = self.services
+    return self.run_stage(
+        ticket_id,
+        lambda attempt: classify_ticket(
+            services.store, services.classifier, ticket_id, attempt=attempt
+        ),
+    )
+
+
+@shared_task(bind=True, base=RouteTask, name="triage.route")
+def route(self: RouteTask, ticket_id: str) -> str:
+    """Route (deliver) one ticket by id."""
+    services = self.services
+    return self.run_stage(
+        ticket_id,
+        lambda attempt: route_ticket(
+            services.store,
+            services.routing,
+            services.departments,
+            ticket_id,
+            confidence_threshold=services.settings.confidence_threshold,
+            attempt=attempt,
+        ),
+    )
+
+
+@shared_task(bind=True, base=AuditTask, name="triage.audit")
+def audit(self: AuditTask, ticket_id: str) -> str:
+    """Close one ticket's audit trail by id."""
+    services = self.services
+    return self.run_stage(
+        ticket_id, lambda attempt: close_ticket(services.store, ticket_id, attempt=attempt)
+    )
