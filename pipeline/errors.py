@@ -10,6 +10,9 @@ class TriageError(Exception):
 class TransientError(TriageError):
     """Worth retrying: the same call may succeed later (timeouts, 5xx, 429, connection errors)."""
 
+    # False for waits of our own making (the shared LLM budget): they use up no retries.
+    counts_as_attempt = True
+
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after

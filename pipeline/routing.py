@@ -73,25 +73,14 @@ def choose_department(
     classification: Classification, table: RoutingTable, confidence_threshold: float
 ) -> RoutingDecision:
     """Pick the department for a decision: review when unsure or when the label has no route."""
-    review = table.departments[table.review_department]
-    review_endpoint = str(review.endpoint) if review.endpoint else None
     rule = table.categories.get(classification.category)
     if rule is None:
-        return RoutingDecision(
-            department=table.review_department,
-            endpoint=review_endpoint,
-            needs_review=True,
-            reason=f"category {classification.category!r} has no route",
-        )
+        return send_to_review(table, f"category {classification.category!r} has no route")
     if classification.confidence < confidence_threshold:
-        return RoutingDecision(
-            department=table.review_department,
-            endpoint=review_endpoint,
-            needs_review=True,
-            reason=(
-                f"confidence {classification.confidence:.2f} below threshold "
-                f"{confidence_threshold:.2f}"
-            ),
+        return send_to_review(
+            table,
+            f"confidence {classification.confidence:.2f} below threshold "
+            f"{confidence_threshold:.2f}",
         )
     department = table.departments[rule.department]
     return RoutingDecision(
@@ -99,6 +88,17 @@ def choose_department(
         endpoint=str(department.endpoint) if department.endpoint else None,
         needs_review=False,
         reason=f"category {classification.category!r} routes to {rule.department!r}",
+    )
+
+
+def send_to_review(table: RoutingTable, reason: str) -> RoutingDecision:
+    """The review department's routing, for a decision a person must check."""
+    review = table.departments[table.review_department]
+    return RoutingDecision(
+        department=table.review_department,
+        endpoint=str(review.endpoint) if review.endpoint else None,
+        needs_review=True,
+        reason=reason,
     )
 
 

@@ -8,6 +8,7 @@ from functools import cached_property
 
 from pipeline.classification import Classifier
 from pipeline.delivery import DepartmentClient, HttpDepartmentClient
+from pipeline.errors import ConfigurationError
 from pipeline.routing import RoutingTable, load_routing
 from pipeline.settings import ClassifierChoice, Settings
 from pipeline.store.engine import create_store_engine
@@ -25,15 +26,12 @@ def open_store(settings: Settings, *, migrate: bool = True) -> TicketStore:
     return TicketStore(engine)
 
 
-def build_classifier(settings: Settings, routing: RoutingTable) -> Classifier:
+def build_classifier(settings: Settings, routing: RoutingTable, local: Classifier) -> Classifier:
     """The classifier `TRIAGE_CLASSIFIER` names (`auto`: Gemini with an API key, else local)."""
     choice = settings.effective_classifier()
-    from pipeline.classifiers.local import load_local_classifier
-
-    local = load_local_classifier(settings.local_model)
     if choice is ClassifierChoice.local:
         return local
-    raise NotImplementedError(f"classifier {choice.value!r} is not available yet")
+    raise ConfigurationError(f"classifier {choice.value!r} is not available yet")
 
 
 @dataclass
@@ -45,13 +43,25 @@ class Services:
     routing: RoutingTable
     departments: DepartmentClient
     _classifier: Classifier | None = field(default=None, repr=False)
+    _local_classifier: Classifier | None = field(default=None, repr=False)
+
+    @cached_property
+    def local_classifier(self) -> Classifier:
+        """The offline model: the classifier, or the LLM's fallback (loaded on first use)."""
+        if self._local_classifier is not None:
+            return self._local_classifier
+        if self._classifier is not None:
+            return self._classifier
+        from pipeline.classifiers.local import load_local_classifier
+
+        return load_local_classifier(self.settings.local_model)
 
     @cached_property
     def classifier(self) -> Classifier:
-        """The classifier, built on first use (loading a model takes a moment)."""
+        """The configured classifier, built on first use (loading a model takes a moment)."""
         if self._classifier is not None:
             return self._classifier
-        classifier = build_classifier(self.settings, self.routing)
+        classifier = build_classifier(self.settings, self.routing, self.local_classifier)
         log.info("classifier ready: %s (%s)", classifier.name, classifier.model_version)
         return classifier
 

@@ -35,7 +35,20 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None
     gemini_api_key: SecretStr | None = None
     gemini_timeout_ms: int = Field(default=20_000, ge=100)
+    gemini_vertex_project: str | None = None
+    gemini_vertex_location: str | None = None
     confidence_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
+    # cascade: the LLM is asked only when the local model is less sure than this.
+    cascade_threshold: float = Field(default=0.85, ge=0.0, le=1.0)
+
+    # One LLM budget shared by every worker process (the provider's quota is per project).
+    llm_requests_per_minute: int = Field(default=600, ge=1)
+    llm_tokens_per_minute: int = Field(default=1_000_000, ge=1)
+    llm_budget_window_s: int = Field(default=60, ge=1)
+    llm_backfill_share: float = Field(default=0.3, gt=0.0, le=1.0)
+    llm_cache_ttl_s: int = Field(default=7 * 24 * 3600, ge=0)
+    # When LLM retries are exhausted: the local decision and review, or fail the ticket.
+    llm_fallback: str = Field(default="needs_review", pattern="^(needs_review|failed)$")
 
     routing_file: Path | None = None
     review_department: str = "review"

@@ -26,6 +26,8 @@ class StageTask(Task):
     acks_late = True
     reject_on_worker_lost = True
     ignore_result = True
+    # Celery's own count is off: run_stage counts failed attempts itself (waits excluded).
+    max_retries = None
     stage: Stage
 
     @property
@@ -55,9 +57,25 @@ class StageTask(Task):
             countdown = max(countdown, float(retry_after))
         return min(countdown, float(cap))
 
-    def run_stage(self, ticket_id: str, work: Callable[[int], StageOutcome]) -> str:
-        """Run one stage; retry what is transient, fail the ticket on what is permanent."""
-        attempt = self.request.retries + 1
+    def on_retries_exhausted(self, ticket_id: str, error: BaseException, attempt: int) -> str:
+        """Fail the ticket with the last error (a stage may fall back instead)."""
+        fail_ticket(self.services.store, ticket_id, self.stage, error, attempt=attempt)
+        log.error(
+            "retries exhausted: %s",
+            describe_error(error),
+            extra={"ticket_id": ticket_id, "stage": self.stage.value},
+        )
+        raise error
+
+    def run_stage(
+        self, ticket_id: str, work: Callable[[int], StageOutcome], *, budget_waits: int = 0
+    ) -> str:
+        """Run one stage; retry what is transient, fail the ticket on what is permanent.
+
+        `budget_waits` counts re-schedules because the shared LLM budget was spent: they are
+        waits, not failed attempts, so they do not use up the stage's retries.
+        """
+        attempt = self.request.retries - budget_waits + 1
         extra = {"ticket_id": ticket_id, "task_id": self.request.id, "stage": self.stage.value}
         store = self.services.store
         try:
@@ -70,10 +88,14 @@ class StageTask(Task):
             log.error("stage failed permanently: %s", describe_error(error), extra=extra)
             raise
         except Exception as error:  # transient by type, or unexpected (a dropped DB link...)
-            if self.request.retries >= self.max_stage_retries():
-                fail_ticket(store, ticket_id, self.stage, error, attempt=attempt)
-                log.error("retries exhausted: %s", describe_error(error), extra=extra)
-                raise
+            if not getattr(error, "counts_as_attempt", True):
+                # Not holding a worker thread while the budget refills: come back later.
+                raise self.retry(
+                    countdown=self.retry_countdown(error),
+                    kwargs={"budget_waits": budget_waits + 1},
+                ) from error
+            if attempt > self.max_stage_retries():
+                return self.on_retries_exhausted(ticket_id, error, attempt)
             countdown = self.retry_countdown(error)
             try:
                 record_failed_attempt(
@@ -91,7 +113,7 @@ class StageTask(Task):
                 extra=extra,
                 exc_info=level >= logging.ERROR,
             )
-            raise self.retry(exc=error, countdown=countdown, max_retries=None) from error
+            raise self.retry(exc=error, countdown=countdown) from error
         log.info("%s", outcome.result, extra=extra)
         return outcome.summary()
 

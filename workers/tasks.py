@@ -4,20 +4,39 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from pipeline.errors import LLMUnavailable
 from pipeline.lifecycle import Stage
 from pipeline.stages.audit import close_ticket
 from pipeline.stages.classify import classify_ticket
+from pipeline.stages.failures import describe_error
 from pipeline.stages.route import route_ticket
 from workers.base import StageTask
 
 
 class ClassifyTask(StageTask):
-    """Classify stage: retries LLM outages, then fails the ticket."""
+    """Classify stage: retries LLM outages, then falls back to the local model (or fails)."""
 
     stage = Stage.classify
 
     def max_stage_retries(self) -> int:
         return self.services.settings.classify_max_retries
+
+    def on_retries_exhausted(self, ticket_id: str, error: BaseException, attempt: int) -> str:
+        """With the LLM still down, take the local decision and send the ticket to review."""
+        services = self.services
+        llm_down = isinstance(error, LLMUnavailable)
+        if not llm_down or services.settings.llm_fallback != "needs_review":
+            return super().on_retries_exhausted(ticket_id, error, attempt)
+        if services.classifier is services.local_classifier:
+            return super().on_retries_exhausted(ticket_id, error, attempt)
+        outcome = classify_ticket(
+            services.store,
+            services.local_classifier,
+            ticket_id,
+            attempt=attempt,
+            review_reason=f"LLM unavailable after {attempt} attempts ({describe_error(error)})",
+        )
+        return outcome.summary()
 
 
 class RouteTask(StageTask):
@@ -39,7 +58,7 @@ class AuditTask(StageTask):
 
 
 @shared_task(bind=True, base=ClassifyTask, name="triage.classify")
-def classify(self: ClassifyTask, ticket_id: str) -> str:
+def classify(self: ClassifyTask, ticket_id: str, budget_waits: int = 0) -> str:
     """Classify one ticket by id."""
     services = self.services
     return self.run_stage(
@@ -47,6 +66,7 @@ def classify(self: ClassifyTask, ticket_id: str) -> str:
         lambda attempt: classify_ticket(
             services.store, services.classifier, ticket_id, attempt=attempt
         ),
+        budget_waits=budget_waits,
     )
 
 

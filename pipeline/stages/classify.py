@@ -11,9 +11,17 @@ from pipeline.store.tickets import TicketStore, append_audit
 
 
 def classify_ticket(
-    store: TicketStore, classifier: Classifier, ticket_id: str, *, attempt: int = 1
+    store: TicketStore,
+    classifier: Classifier,
+    ticket_id: str,
+    *,
+    attempt: int = 1,
+    review_reason: str | None = None,
 ) -> StageOutcome:
-    """Classify a `received` ticket; a ticket past this stage is left alone."""
+    """Classify a `received` ticket; a ticket past this stage is left alone.
+
+    `review_reason` marks a fallback decision: the ticket will go to review whatever its label.
+    """
     ticket = store.get(ticket_id)
     if ticket.status != TicketStatus.received:
         return skipped(ticket_id, Stage.classify, ticket.status)
@@ -35,6 +43,7 @@ def classify_ticket(
                 "reason": decision.reason,
                 "classifier": decision.classifier,
                 "model": decision.model,
+                "review_reason": review_reason,
                 "last_error": None,
             },
         )
@@ -53,6 +62,7 @@ def classify_ticket(
                 "classifier": decision.classifier,
                 "model": decision.model,
                 "latency_ms": latency_ms,
+                **({"fallback": review_reason} if review_reason else {}),
             },
             attempt=attempt,
         )

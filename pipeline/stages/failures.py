@@ -97,7 +97,8 @@ def reopen_ticket(store: TicketStore, ticket_id: str, stage: Stage | None, *, ac
     }
     if stage in (Stage.classify, Stage.route):
         values["generation"] = ticket.generation + 1
-        values["review_reason"] = None
+    if stage is Stage.classify:
+        values["review_reason"] = None  # a route re-run keeps a classify-time fallback reason
     with store.transaction() as session:
         moved = store.move(session, ticket_id, expected=TicketStatus(ticket.status), values=values)
         if not moved:

@@ -9,7 +9,7 @@ from pipeline.delivery import DeliveryReceipt, DepartmentClient
 from pipeline.errors import DeliveryRejected, DepartmentUnavailable, PermanentError
 from pipeline.lifecycle import Stage, TicketStatus
 from pipeline.models import TicketRecord
-from pipeline.routing import RoutingDecision, RoutingTable, choose_department
+from pipeline.routing import RoutingDecision, RoutingTable, choose_department, send_to_review
 from pipeline.stages import StageOutcome, skipped
 from pipeline.stages.failures import describe_error
 from pipeline.store.deliveries import DeliveryStatus, find_delivery, save_delivery_attempt
@@ -66,6 +66,8 @@ def route_ticket(
     if classification is None:
         raise PermanentError(f"ticket {ticket_id} is classified but has no decision recorded")
     decision = choose_department(classification, routing, confidence_threshold)
+    if ticket.review_reason and not decision.needs_review:
+        decision = send_to_review(routing, ticket.review_reason)
     if decision.endpoint is None:
         return _finish_routing(store, ticket, decision, None, DeliveryStatus.recorded, attempt)
 
