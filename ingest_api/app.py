@@ -11,6 +11,8 @@ from ingest_api.context import ApiContext
 from ingest_api.errors import register_error_handlers
 from ingest_api.health import health
 from ingest_api.tickets import tickets
+from pipeline.api_keys import KeyVerifier
+from pipeline.errors import ConfigurationError
 from pipeline.services import open_store
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
@@ -27,13 +29,22 @@ def create_app(
 ) -> Flask:
     """Build the ingest API from settings (read now, not at import); tests may pass adapters."""
     settings = settings or Settings()
+    if settings.api_key_pepper is None:
+        raise ConfigurationError(
+            "TRIAGE_API_KEY_PEPPER is not set: API keys are checked as HMAC-SHA256 with this "
+            "server secret (generate one with `openssl rand -hex 32` and keep it out of the repo)"
+        )
+    store = store or open_store(settings)
     app = Flask("ticket_triage")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_ticket_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["triage"] = ApiContext(
         settings=settings,
-        store=store or open_store(settings),
+        store=store,
         celery=celery_app or create_celery_app(settings),
+        keys=KeyVerifier(
+            store, settings.api_key_pepper.get_secret_value().encode(), settings.api_key_cache_s
+        ),
     )
     register_error_handlers(app)
     app.register_blueprint(health)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from celery import Celery
 from flask import current_app
 
+from pipeline.api_keys import KeyVerifier
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
 
@@ -18,6 +19,7 @@ class ApiContext:
     settings: Settings
     store: TicketStore
     celery: Celery
+    keys: KeyVerifier
 
 
 def api_context() -> ApiContext:

@@ -7,10 +7,12 @@ from datetime import datetime
 
 from flask import Blueprint, Response, jsonify, request
 
+from ingest_api.auth import current_key, requires
 from ingest_api.bodies import read_json_body, validate_body
 from ingest_api.context import api_context
 from ingest_api.errors import ApiError
 from ingest_api.presenters import acceptance_view, audit_view, ticket_view
+from pipeline.api_keys import Role
 from pipeline.lifecycle import Stage, TicketStatus
 from pipeline.models import TicketSubmission, payload_fingerprint
 from pipeline.stages.failures import TicketBusy, reopen_ticket
@@ -19,7 +21,6 @@ from workers.chains import enqueue_after_commit
 
 tickets = Blueprint("tickets", __name__)
 
-DEFAULT_SOURCE = "api"
 MAX_KEY_LENGTH = 255
 
 
@@ -41,6 +42,7 @@ def idempotency_key(submission: TicketSubmission) -> str | None:
 
 
 @tickets.post("/tickets")
+@requires(Role.producer)
 def create_ticket() -> tuple[Response, int, dict[str, str]]:
     """Accept a ticket: store it as received, then publish its chain; 202 (200 on a repeat)."""
     context = api_context()
@@ -58,7 +60,7 @@ def create_ticket() -> tuple[Response, int, dict[str, str]]:
     try:
         acceptance = context.store.accept(
             submission,
-            source=DEFAULT_SOURCE,
+            source=current_key().source,
             idempotency_key=idempotency_key(submission),
             payload_hash=payload_fingerprint(body),
         )
@@ -78,12 +80,14 @@ def create_ticket() -> tuple[Response, int, dict[str, str]]:
 
 
 @tickets.get("/tickets/<ticket_id>")
+@requires(Role.reader)
 def get_ticket(ticket_id: str) -> Response:
     """One ticket with its state, classification and department."""
     return jsonify(ticket_view(api_context().store.get(ticket_id)))
 
 
 @tickets.get("/tickets/<ticket_id>/logs")
+@requires(Role.reader)
 def get_ticket_logs(ticket_id: str) -> Response:
     """The ticket's audit events, oldest first."""
     events = api_context().store.audit_trail(ticket_id)
@@ -91,18 +95,21 @@ def get_ticket_logs(ticket_id: str) -> Response:
 
 
 @tickets.post("/tickets/<ticket_id>/classify")
+@requires(Role.admin)
 def rerun_classify(ticket_id: str) -> tuple[Response, int]:
     """Classify a finished ticket again (a new delivery generation)."""
     return _rerun(ticket_id, Stage.classify)
 
 
 @tickets.post("/tickets/<ticket_id>/route")
+@requires(Role.admin)
 def rerun_route(ticket_id: str) -> tuple[Response, int]:
     """Route a finished ticket again (a new delivery generation)."""
     return _rerun(ticket_id, Stage.route)
 
 
 @tickets.get("/tickets")
+@requires(Role.reader)
 def list_tickets() -> Response:
     """Tickets by status and update time, paginated by an opaque cursor (the last id seen)."""
     status = request.args.get("status")
@@ -122,7 +129,7 @@ def list_tickets() -> Response:
 def _rerun(ticket_id: str, stage: Stage) -> tuple[Response, int]:
     context = api_context()
     try:
-        start = reopen_ticket(context.store, ticket_id, stage, actor=DEFAULT_SOURCE)
+        start = reopen_ticket(context.store, ticket_id, stage, actor=f"key:{current_key().name}")
     except TicketBusy as busy:
         raise ApiError(409, "ticket_in_progress", str(busy)) from None
     ticket = context.store.get(ticket_id)

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     task_time_limit: int = Field(default=180, ge=1)
     worker_shutdown_grace_s: float = Field(default=30.0, ge=0)
 
+    # Keyed hash of API keys: HMAC-SHA256(pepper, key). Required by `triage api` and `triage keys`.
+    api_key_pepper: SecretStr | None = None
+    api_key_cache_s: float = Field(default=30.0, ge=0)
+
     max_metadata_bytes: int = Field(default=16_384, ge=0)
     max_ticket_bytes: int = Field(default=1_048_576, ge=1024)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete
 
+from pipeline.api_keys import Role, create_key
 from pipeline.classification import Classification, TicketText, Urgency
 from pipeline.classifiers.scripted import ScriptedClassifier
 from pipeline.delivery import InMemoryDepartmentClient
@@ -19,6 +20,7 @@ from pipeline.store.schema import Base
 from pipeline.store.tickets import TicketStore
 from tests.support.servers import postgres_database
 
+TEST_PEPPER = "test-pepper-not-a-real-secret"
 EXAMPLE_ROUTING = Path(__file__).parent.parent / "pipeline" / "data" / "routing.example.toml"
 
 
@@ -41,6 +43,11 @@ def keyword_decision(ticket: TicketText) -> Classification:
         if category in ticket.subject.lower():
             return decision(category)
     return decision("billing")
+
+
+def admin_key(store: TicketStore, name: str = "test-admin", source: str = "api") -> str:
+    """Mint an admin key in the store for tests that call the API."""
+    return create_key(store, TEST_PEPPER.encode(), name, Role.admin, source)
 
 
 def submit(store: TicketStore, **fields: object) -> str:
@@ -71,6 +78,7 @@ def settings(tmp_path: Path) -> Settings:
         classify_max_retries=2,
         route_max_retries=2,
         retry_backoff_max_s=1,
+        api_key_pepper=TEST_PEPPER,
     )
 
 

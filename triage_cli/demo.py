@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import tempfile
 import time
@@ -13,8 +14,10 @@ from pathlib import Path
 
 import httpx
 from celery.contrib.testing.worker import start_worker
+from pydantic import SecretStr
 
 from ingest_api.app import create_app
+from pipeline.api_keys import Role, create_key
 from pipeline.lifecycle import FINAL_STATUSES
 from pipeline.routing import load_routing
 from pipeline.samples import SampleTicket, is_holdout, load_sample_tickets
@@ -68,10 +71,11 @@ def embedded_pipeline(
         yield stack.enter_context(serve_in_thread(api)), services.store
 
 
-def submit_all(api_url: str, samples: list[SampleTicket]) -> dict[str, SampleTicket]:
+def submit_all(api_url: str, samples: list[SampleTicket], api_key: str) -> dict[str, SampleTicket]:
     """POST every sample through the HTTP API; returns ticket id → sample."""
     accepted: dict[str, SampleTicket] = {}
-    with httpx.Client(base_url=api_url, timeout=30) as client:
+    headers = {"X-API-Key": api_key}
+    with httpx.Client(base_url=api_url, timeout=30, headers=headers) as client:
 
         def submit(sample: SampleTicket) -> tuple[str, SampleTicket]:
             response = client.post("/tickets", json=sample.as_ingest_payload())
@@ -97,6 +101,8 @@ def run_demo(broker: str | None, database: str | None, timeout_s: float, concurr
                     "database_url": database or f"sqlite:///{directory / 'triage.db'}",
                     "broker_url": broker or "memory://",
                     "routing_file": demo_routing_file(directory, departments_url),
+                    # The demo mints its own keys with a throwaway pepper: nothing to configure.
+                    "api_key_pepper": SecretStr(secrets.token_hex(32)),
                 }
             )
             print(
@@ -105,8 +111,16 @@ def run_demo(broker: str | None, database: str | None, timeout_s: float, concurr
                 f"database {_redact(settings.database_url)}"
             )
             with embedded_pipeline(settings, concurrency) as (api_url, store):
+                assert settings.api_key_pepper is not None
+                producer_key = create_key(
+                    store,
+                    settings.api_key_pepper.get_secret_value().encode(),
+                    f"demo-producer-{secrets.token_hex(3)}",
+                    Role.producer,
+                    "demo",
+                )
                 started = time.monotonic()
-                accepted = submit_all(api_url, samples)
+                accepted = submit_all(api_url, samples, producer_key)
                 print(f"demo: {len(accepted)} tickets accepted through {api_url}")
                 finished = wait_until_final(store, list(accepted), started + timeout_s)
                 elapsed = time.monotonic() - started

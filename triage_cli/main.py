@@ -8,6 +8,7 @@ import click
 
 from pipeline.logs import configure_logging
 from pipeline.settings import Settings
+from triage_cli.keys import keys
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,6 +94,9 @@ def demo(broker: str | None, database: str | None, timeout: float, concurrency: 
 
     configure_logging(Settings(log_format="text", log_level="WARNING"))
     sys.exit(run_demo(broker, database, timeout, concurrency))
+
+
+main.add_command(keys)
 
 
 @main.group()

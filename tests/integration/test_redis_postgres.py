@@ -18,6 +18,7 @@ from pipeline.lifecycle import FINAL_STATUSES
 from pipeline.samples import load_sample_tickets
 from pipeline.services import open_store
 from pipeline.settings import Settings
+from tests.conftest import TEST_PEPPER, admin_key
 from tests.support.servers import redis_url
 from tests.support.waiting import wait_for
 from triage_cli.demo import demo_routing_file
@@ -39,6 +40,7 @@ def real_settings(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Settings,
                 broker_url=broker,
                 classifier="local",
                 routing_file=demo_routing_file(tmp_path, departments_url),
+                api_key_pepper=TEST_PEPPER,
             ),
             stub,
         )
@@ -96,7 +98,7 @@ def test_tickets_through_api_worker_process_redis_and_postgres(
     samples = load_sample_tickets()[:40]
     with (
         serve_in_thread(create_app(settings, store=store)) as api_url,
-        httpx.Client(base_url=api_url) as client,
+        httpx.Client(base_url=api_url, headers={"X-API-Key": admin_key(store)}) as client,
     ):
         ids = [client.post("/tickets", json=s.as_ingest_payload()).json()["id"] for s in samples]
 

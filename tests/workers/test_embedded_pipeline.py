@@ -17,7 +17,7 @@ from pipeline.routing import load_routing
 from pipeline.services import Services
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
-from tests.conftest import decision
+from tests.conftest import admin_key, decision
 from tests.support.broker import purge_queues
 from tests.support.waiting import wait_for
 from triage_cli.demo import demo_routing_file
@@ -64,7 +64,7 @@ def test_tickets_flow_through_http_worker_and_department(
 ) -> None:
     stub, _ = departments
     subjects = ["refund for order", "shipping is late", "app crash technical", "invoice"] * 5
-    with httpx.Client(base_url=pipeline_api) as client:
+    with httpx.Client(base_url=pipeline_api, headers={"X-API-Key": admin_key(store)}) as client:
         ids = [
             client.post(
                 "/tickets", json={"subject": s, "description": "help", "customer_id": "c"}
@@ -101,7 +101,7 @@ def test_rerun_route_delivers_a_new_generation(
 ) -> None:
     stub, _ = departments
     classifier.default = decision("sales")
-    with httpx.Client(base_url=pipeline_api) as client:
+    with httpx.Client(base_url=pipeline_api, headers={"X-API-Key": admin_key(store)}) as client:
         ticket_id = client.post(
             "/tickets", json={"subject": "quote", "description": "50 hubs", "customer_id": "c"}
         ).json()["id"]

@@ -1,0 +1,102 @@
+"""Keys and roles on every route: 401 without a valid key, 403 for the wrong role."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from pipeline.api_keys import Role, create_key, list_keys, revoke_key
+from pipeline.store.tickets import TicketStore
+from tests.conftest import TEST_PEPPER
+
+TICKET = {"subject": "s", "description": "d", "customer_id": "c"}
+
+
+def key(store: TicketStore, role: Role, name: str, source: str = "api") -> str:
+    return create_key(store, TEST_PEPPER.encode(), name, role, source)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-API-Key": "nonsense"},
+        {"Authorization": "Bearer tt_000000000000_" + "x" * 43},
+        {"Authorization": "Basic abc"},
+    ],
+)
+def test_missing_or_invalid_key_is_401(api: Flask, headers: dict[str, str]) -> None:
+    response = api.test_client().post("/tickets", json=TICKET, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_bearer_and_header_both_work(api: Flask, store: TicketStore) -> None:
+    producer = key(store, Role.producer, "p")
+    client = api.test_client()
+    assert client.post("/tickets", json=TICKET, headers={"X-API-Key": producer}).status_code == 202
+    assert (
+        client.post(
+            "/tickets",
+            json={**TICKET, "subject": "t"},
+            headers={"Authorization": f"Bearer {producer}"},
+        ).status_code
+        == 202
+    )
+
+
+def test_roles(api: Flask, store: TicketStore) -> None:
+    client = api.test_client()
+    producer = {"X-API-Key": key(store, Role.producer, "p")}
+    reader = {"X-API-Key": key(store, Role.reader, "r")}
+    ticket_id = client.post("/tickets", json=TICKET, headers=producer).get_json()["id"]
+
+    assert client.get(f"/tickets/{ticket_id}", headers=producer).status_code == 403
+    assert client.get(f"/tickets/{ticket_id}", headers=reader).status_code == 200
+    assert client.post("/tickets", json=TICKET, headers=reader).status_code == 403
+    forbidden = client.post(f"/tickets/{ticket_id}/classify", headers=reader)
+    assert forbidden.status_code == 403
+    assert forbidden.get_json()["error"]["details"] == {
+        "required_role": "admin",
+        "key_role": "reader",
+    }
+
+
+def test_revoked_key_stops_working(api: Flask, store: TicketStore, settings) -> None:  # type: ignore[no-untyped-def]
+    producer = {"X-API-Key": key(store, Role.producer, "p")}
+    client = api.test_client()
+    assert client.post("/tickets", json=TICKET, headers=producer).status_code == 202
+    revoke_key(store, "p")
+    api.extensions["triage"].keys._cache.clear()  # skip the verifier's short cache
+    assert client.post("/tickets", json=TICKET, headers=producer).status_code == 401
+    assert [k.revoked_at is not None for k in list_keys(store)] == [True]
+
+
+def test_key_source_scopes_idempotency(api: Flask, store: TicketStore) -> None:
+    client = api.test_client()
+    zendesk = {"X-API-Key": key(store, Role.producer, "z", "zendesk"), "Idempotency-Key": "1"}
+    intercom = {"X-API-Key": key(store, Role.producer, "i", "intercom"), "Idempotency-Key": "1"}
+    a = client.post("/tickets", json=TICKET, headers=zendesk).get_json()
+    b = client.post("/tickets", json=TICKET, headers=intercom).get_json()
+    assert a["id"] != b["id"]
+    assert store.get(a["id"]).source == "zendesk"
+
+
+def test_only_a_keyed_hash_is_stored(store: TicketStore) -> None:
+    from sqlalchemy import select
+
+    from pipeline.store.schema import ApiKeyRow
+
+    secret = key(store, Role.admin, "a")
+    with store.transaction() as session:
+        row = session.scalars(select(ApiKeyRow)).one()
+        assert secret not in (row.key_hash, row.prefix, row.name)
+        assert len(row.key_hash) == 64
+
+
+def test_every_minted_key_verifies(api: Flask, store: TicketStore) -> None:
+    verifier = api.extensions["triage"].keys
+    keys = [key(store, Role.reader, f"k{i}") for i in range(40)]  # random bodies, any alphabet
+    assert all(verifier.verify(k) is not None for k in keys)
+    assert verifier.verify(keys[0][:-1] + ("A" if keys[0][-1] != "A" else "B")) is None
