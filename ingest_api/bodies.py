@@ -16,6 +16,11 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 def read_json_body(max_bytes: int) -> Any:
     """The request's JSON body, enforcing content type (415), size (413) and syntax (400)."""
+    return parse_json(read_raw_body(max_bytes))
+
+
+def read_raw_body(max_bytes: int) -> bytes:
+    """The request's raw JSON body bytes (signatures are checked on these), size-limited."""
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
         raise ApiError(
             415,
@@ -30,6 +35,11 @@ def read_json_body(max_bytes: int) -> Any:
         raise ApiError(
             413, "body_too_large", f"body exceeds {max_bytes} bytes", {"max_bytes": max_bytes}
         ) from None
+    return raw
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse JSON bytes, or answer 400."""
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

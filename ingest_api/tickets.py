@@ -8,10 +8,11 @@ from datetime import datetime
 from flask import Blueprint, Response, jsonify, request
 
 from ingest_api.auth import current_key, requires
-from ingest_api.bodies import read_json_body, validate_body
+from ingest_api.bodies import parse_json, read_raw_body, validate_body
 from ingest_api.context import api_context
 from ingest_api.errors import ApiError
 from ingest_api.presenters import acceptance_view, audit_view, ticket_view
+from ingest_api.signing import verify_source_signature
 from pipeline.api_keys import Role
 from pipeline.lifecycle import Stage, TicketStatus
 from pipeline.models import TicketSubmission, payload_fingerprint
@@ -46,7 +47,9 @@ def idempotency_key(submission: TicketSubmission) -> str | None:
 def create_ticket() -> tuple[Response, int, dict[str, str]]:
     """Accept a ticket: store it as received, then publish its chain; 202 (200 on a repeat)."""
     context = api_context()
-    body = read_json_body(context.settings.max_ticket_bytes)
+    raw = read_raw_body(context.settings.max_ticket_bytes)
+    verify_source_signature(raw)
+    body = parse_json(raw)
     submission = validate_body(TicketSubmission, body)
     metadata_size = len(json.dumps(submission.metadata(), separators=(",", ":")).encode())
     if metadata_size > context.settings.max_metadata_bytes:

@@ -11,6 +11,7 @@ from pipeline.delivery import DepartmentClient, HttpDepartmentClient
 from pipeline.errors import ConfigurationError
 from pipeline.routing import RoutingTable, load_routing
 from pipeline.settings import ClassifierChoice, Settings
+from pipeline.signatures import sign_webhook
 from pipeline.store.engine import create_store_engine
 from pipeline.store.migrate import ensure_schema
 from pipeline.store.tickets import TicketStore
@@ -44,6 +45,13 @@ class Services:
     departments: DepartmentClient
     _classifier: Classifier | None = field(default=None, repr=False)
     _local_classifier: Classifier | None = field(default=None, repr=False)
+
+    def sign_delivery(self, msg_id: str, body: bytes) -> dict[str, str]:
+        """Standard Webhooks headers for an outbound delivery (none without a secret)."""
+        secret = self.settings.delivery_signing_secret
+        if secret is None:
+            return {}
+        return sign_webhook(secret.get_secret_value(), msg_id, body)
 
     @cached_property
     def local_classifier(self) -> Classifier:

@@ -54,7 +54,11 @@ class Settings(BaseSettings):
     review_department: str = "review"
 
     delivery_timeout_s: float = Field(default=10.0, gt=0)
+    # Outbound: departments can verify us (Standard Webhooks, `whsec_…`).
     delivery_signing_secret: SecretStr | None = None
+    # Inbound: sources that must sign their webhooks, each with its secrets (several while
+    # rotating), as JSON: {"zendesk": ["whsec_new", "whsec_old"]}.
+    webhook_secrets: dict[str, list[SecretStr]] = Field(default_factory=dict)
 
     # Retry policy: Celery retries with exponential backoff and jitter, capped per attempt.
     classify_max_retries: int = Field(default=5, ge=0)

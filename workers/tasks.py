@@ -82,6 +82,7 @@ def route(self: RouteTask, ticket_id: str) -> str:
             services.departments,
             ticket_id,
             confidence_threshold=services.settings.confidence_threshold,
+            sign=services.sign_delivery,
             attempt=attempt,
         ),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.delivery import DeliveryReceipt, DepartmentClient
@@ -51,7 +52,7 @@ def route_ticket(
     ticket_id: str,
     *,
     confidence_threshold: float,
-    sign: Any = None,
+    sign: Callable[[str, bytes], dict[str, str]] | None = None,
     attempt: int = 1,
 ) -> StageOutcome:
     """Route a `classified` ticket: deliver it (unless already delivered) and record the outcome.

@@ -169,8 +169,10 @@ class GeminiStub:
                 if answer.hold_s:
                     stub._stopping.wait(answer.hold_s)
                 body = answer.body
-                data = body if isinstance(body, bytes) else (
-                    body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                data = (
+                    body
+                    if isinstance(body, bytes)
+                    else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
                 )
                 try:
                     self.send_response(answer.status)

@@ -158,3 +158,28 @@ def test_ticket_in_flight_cannot_be_reopened(store: TicketStore) -> None:
     ticket_id = submit(store)
     with pytest.raises(TicketBusy):
         reopen_ticket(store, ticket_id, Stage.classify, actor="test")
+
+
+def test_outbound_delivery_is_signed_when_a_secret_is_set(
+    store: TicketStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
+) -> None:
+    import base64
+
+    from standardwebhooks.webhooks import Webhook
+
+    from pipeline.signatures import sign_webhook
+
+    secret = "whsec_" + base64.b64encode(b"department-verifies-us-1234").decode()
+    ticket_id = submit(store)
+    classify_ticket(store, classifier, ticket_id)
+    route_ticket(
+        store,
+        ROUTING,
+        departments,
+        ticket_id,
+        confidence_threshold=0.55,
+        sign=lambda msg_id, body: sign_webhook(secret, msg_id, body),
+    )
+    [sent] = departments.received
+    assert sent.headers["webhook-id"] == f"{ticket_id}:1"
+    Webhook(secret).verify(sent.body, sent.headers)

@@ -1,0 +1,126 @@
+"""Mask personal data (e-mail, phone, card, IBAN) before any text leaves the process (pure)."""
+
+from __future__ import annotations
+
+import re
+
+EMAIL, PHONE, CARD, IBAN = "email", "phone", "card", "iban"
+
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})*\.[^\W\d_]{2,24}(?![\w-])"
+)
+
+# Country code, check digits, then the account in groups of four (spaced or not).
+_IBAN = re.compile(
+    r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![\w])", re.IGNORECASE
+)
+
+# Runs of digits joined by single spaces or dashes: candidates for card numbers.
+_DIGIT_RUN = re.compile(r"(?<![\w])\d+(?:[ -]\d+)*(?![\w])")
+
+_SEP = r"[ .\-/]?"
+_PHONE = re.compile(
+    r"(?<![\w+])(?:"
+    rf"(?:\+|00)[1-9]\d{{0,2}}(?:{_SEP}\(?\d{{1,5}}\)?){{1,6}}"  # +49 171 2345678, 0044 20 ..
+    rf"|\(\d{{2,5}}\){_SEP}\d{{3,4}}{_SEP}\d{{3,5}}"  # (555) 123-4567, (030) 1234567
+    rf"|0\d{{1,4}}(?:{_SEP}\d{{2,8}}){{1,4}}"  # national trunk 0: 030 1234567, 06 12 34 56 78
+    r"|0\d{8,11}"  # 01712345678
+    r"|\d{3}[.\- ]\d{3}[.\- ]\d{4}"  # 555-123-4567
+    r")(?![\w])"
+)
+# An identifier the customer labelled as such is not a phone number.
+_ID_LABEL = re.compile(
+    r"(?:order|invoice|ticket|ref(?:erence)?|case|tracking|account|customer|id|no|nr|#)"
+    r"\s*(?:number|no\.?|nr\.?|#)?\s*[:#]?\s*$",
+    re.IGNORECASE,
+)
+_DATE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$")
+_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn checksum that every payment card number satisfies."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _mask_iban(match: re.Match[str]) -> str:
+    compact = match.group().replace(" ", "")
+    # Words and product codes rarely carry ten digits; accounts always do.
+    if 15 <= len(compact) <= 34 and sum(c.isdigit() for c in compact) >= 10:
+        return "[iban]"
+    return match.group()
+
+
+def _card_span(groups: list[str]) -> tuple[int, int] | None:
+    """The widest run of whole groups holding 13-19 digits that passes Luhn, if any."""
+    best: tuple[int, int] | None = None
+    for start in range(len(groups)):
+        digits = ""
+        for end in range(start, len(groups)):
+            digits += groups[end]
+            if len(digits) > 19:
+                break
+            if len(digits) >= 13 and luhn_ok(digits):
+                if best is None or end - start > best[1] - best[0]:
+                    best = (start, end)
+    return best
+
+
+def _mask_card(match: re.Match[str]) -> str:
+    parts = re.split(r"([ -])", match.group())
+    groups, seps = parts[0::2], parts[1::2]
+    span = _card_span(groups)
+    if span is None:
+        return match.group()
+    start, end = span
+    before = "".join(g + s for g, s in zip(groups[:start], seps[:start], strict=True))
+    after = "".join(s + g for s, g in zip(seps[end:], groups[end + 1 :], strict=True))
+    return before + "[card]" + after
+
+
+def _phone_replacer(text: str) -> re.Match[str] | None:
+    return None
+
+
+def _mask_phones(text: str) -> tuple[str, bool]:
+    out: list[str] = []
+    last = 0
+    masked = False
+    for match in _PHONE.finditer(text):
+        candidate = match.group()
+        digits = sum(c.isdigit() for c in candidate)
+        international = candidate.startswith(("+", "00"))
+        plausible = (8 if international else 9) <= digits <= 15 or (
+            candidate[0] == "(" or candidate[3:4] in ".- "  # (555) 123-4567 / 555-123-4567
+        ) and digits >= 10
+        labelled = _ID_LABEL.search(text[max(0, match.start() - 40) : match.start()])
+        if not plausible or labelled or _DATE.match(candidate) or _IPV4.match(candidate):
+            continue
+        out.append(text[last : match.start()])
+        out.append("[phone]")
+        last = match.end()
+        masked = True
+    out.append(text[last:])
+    return "".join(out), masked
+
+
+def mask_pii(text: str) -> tuple[str, set[str]]:
+    """Replace personal data with [email]/[iban]/[card]/[phone]; also say which kinds were found."""
+    kinds: set[str] = set()
+    # Order matters: e-mails and IBANs contain digits that the card and phone rules would split.
+    steps = ((EMAIL, _EMAIL, lambda _m: "[email]"), (IBAN, _IBAN, _mask_iban), (CARD, _DIGIT_RUN, _mask_card))
+    for kind, pattern, replace in steps:
+        new = pattern.sub(replace, text)
+        if new != text:
+            kinds.add(kind)
+            text = new
+    text, phones = _mask_phones(text)
+    if phones:
+        kinds.add(PHONE)
+    return text, kinds
