@@ -10,6 +10,7 @@ from flask import Flask
 from ingest_api.context import ApiContext
 from ingest_api.errors import register_error_handlers
 from ingest_api.health import health
+from ingest_api.rate_limits import KeyRateLimiter
 from ingest_api.tickets import tickets
 from pipeline.api_keys import KeyVerifier
 from pipeline.errors import ConfigurationError
@@ -44,6 +45,9 @@ def create_app(
         celery=celery_app or create_celery_app(settings),
         keys=KeyVerifier(
             store, settings.api_key_pepper.get_secret_value().encode(), settings.api_key_cache_s
+        ),
+        rate_limiter=KeyRateLimiter(
+            settings.rate_limit, settings.shared_redis_url() or "memory://"
         ),
     )
     register_error_handlers(app)

@@ -58,6 +58,7 @@ def requires(role: Role) -> Callable[[F], F]:
                     f"a {verified.role.value} key cannot do this",
                     {"required_role": role.value, "key_role": verified.role.value},
                 )
+            api_context().rate_limiter.check(verified.name)
             g.api_key = verified
             return view(*args, **kwargs)
 

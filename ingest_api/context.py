@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from celery import Celery
 from flask import current_app
 
+from ingest_api.rate_limits import KeyRateLimiter
 from pipeline.api_keys import KeyVerifier
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
@@ -20,6 +21,7 @@ class ApiContext:
     store: TicketStore
     celery: Celery
     keys: KeyVerifier
+    rate_limiter: KeyRateLimiter
 
 
 def api_context() -> ApiContext:

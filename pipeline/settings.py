@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     # Keyed hash of API keys: HMAC-SHA256(pepper, key). Required by `triage api` and `triage keys`.
     api_key_pepper: SecretStr | None = None
     api_key_cache_s: float = Field(default=30.0, ge=0)
+    # Per key, shared by every API process (Redis); `limits` syntax, `;` between several.
+    rate_limit: str = "100/second;3000/minute"
 
     max_metadata_bytes: int = Field(default=16_384, ge=0)
     max_ticket_bytes: int = Field(default=1_048_576, ge=1024)
