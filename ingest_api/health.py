@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from ingest_api.context import api_context
+from ingest_api.openapi import build_openapi, documented
+from ingest_api.schemas import Health, Readiness
 
 health = Blueprint("health", __name__)
 
 
 @health.get("/healthz")
+@documented("Liveness: the process answers", {200: Health})
 def healthz() -> Response:
     """The process answers."""
     return jsonify({"status": "ok"})
 
 
 @health.get("/readyz")
+@documented("Readiness: store and broker reachable", {200: Readiness, 503: Readiness})
 def readyz() -> tuple[Response, int]:
     """The store and the broker are reachable (503 with details when one is not)."""
     context = api_context()
@@ -42,3 +46,10 @@ def readyz() -> tuple[Response, int]:
             "details": checks,
         }
     return jsonify(body), 200 if ready else 503
+
+
+@health.get("/openapi.json")
+@documented("This OpenAPI 3.1 document", {200: None})
+def openapi_document() -> Response:
+    """The OpenAPI document, generated from the routes and models."""
+    return jsonify(build_openapi(current_app))

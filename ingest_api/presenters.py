@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from flask import url_for
 
+from ingest_api.schemas import AcceptedTicket, AuditEventView, Links, TicketView
 from pipeline.models import AuditEntry, TicketRecord
 
 
@@ -17,55 +17,54 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def ticket_links(ticket_id: str) -> dict[str, str]:
+def ticket_links(ticket_id: str) -> Links:
     """Where to read the ticket and its trail."""
-    return {
-        "self": url_for("tickets.get_ticket", ticket_id=ticket_id),
-        "logs": url_for("tickets.get_ticket_logs", ticket_id=ticket_id),
-    }
+    return Links(
+        self=url_for("tickets.get_ticket", ticket_id=ticket_id),
+        logs=url_for("tickets.get_ticket_logs", ticket_id=ticket_id),
+    )
 
 
-def acceptance_view(ticket: TicketRecord) -> dict[str, Any]:
+def acceptance_view(ticket: TicketRecord) -> AcceptedTicket:
     """The answer to an accepted (or repeated) ticket."""
-    return {"id": ticket.id, "status": ticket.status, "links": ticket_links(ticket.id)}
+    return AcceptedTicket(id=ticket.id, status=ticket.status, links=ticket_links(ticket.id))
 
 
-def ticket_view(ticket: TicketRecord) -> dict[str, Any]:
+def ticket_view(ticket: TicketRecord) -> TicketView:
     """A ticket with its state, nested classification and department."""
-    classification = ticket.classification()
-    return {
-        "id": ticket.id,
-        "source": ticket.source,
-        "external_id": ticket.external_id,
-        "status": ticket.status,
-        "subject": ticket.subject,
-        "description": ticket.description,
-        "customer_id": ticket.customer_id,
-        "priority": ticket.priority,
-        "metadata": ticket.extra,
-        "queue": ticket.queue,
-        "classification": classification.model_dump(mode="json") if classification else None,
-        "department": ticket.department,
-        "review_reason": ticket.review_reason,
-        "generation": ticket.generation,
-        "attempts": ticket.attempts,
-        "failed_stage": ticket.failed_stage,
-        "last_error": ticket.last_error,
-        "created_at": iso(ticket.created_at),
-        "received_at": iso(ticket.received_at),
-        "updated_at": iso(ticket.updated_at),
-        "finished_at": iso(ticket.finished_at),
-        "links": ticket_links(ticket.id),
-    }
+    return TicketView(
+        id=ticket.id,
+        source=ticket.source,
+        external_id=ticket.external_id,
+        status=ticket.status,
+        subject=ticket.subject,
+        description=ticket.description,
+        customer_id=ticket.customer_id,
+        priority=ticket.priority,
+        metadata=ticket.extra,
+        queue=ticket.queue,
+        classification=ticket.classification(),
+        department=ticket.department,
+        review_reason=ticket.review_reason,
+        generation=ticket.generation,
+        attempts=ticket.attempts,
+        failed_stage=ticket.failed_stage,
+        last_error=ticket.last_error,
+        created_at=iso(ticket.created_at),
+        received_at=iso(ticket.received_at) or "",
+        updated_at=iso(ticket.updated_at) or "",
+        finished_at=iso(ticket.finished_at),
+        links=ticket_links(ticket.id),
+    )
 
 
-def audit_view(entry: AuditEntry) -> dict[str, Any]:
+def audit_view(entry: AuditEntry) -> AuditEventView:
     """One audit event."""
-    return {
-        "id": entry.id,
-        "stage": entry.stage,
-        "event": entry.event,
-        "attempt": entry.attempt,
-        "detail": entry.detail,
-        "created_at": iso(entry.created_at),
-    }
+    return AuditEventView(
+        id=entry.id,
+        stage=entry.stage,
+        event=entry.event,
+        attempt=entry.attempt,
+        detail=entry.detail,
+        created_at=iso(entry.created_at) or "",
+    )

@@ -11,7 +11,9 @@ from ingest_api.auth import current_key, requires
 from ingest_api.bodies import parse_json, read_raw_body, validate_body
 from ingest_api.context import api_context
 from ingest_api.errors import ApiError
+from ingest_api.openapi import documented
 from ingest_api.presenters import acceptance_view, audit_view, ticket_view
+from ingest_api.schemas import AcceptedTicket, AuditLog, RerunAccepted, TicketPage, TicketView
 from ingest_api.signing import verify_source_signature
 from pipeline.api_keys import Role
 from pipeline.lifecycle import Stage, TicketStatus
@@ -43,6 +45,12 @@ def idempotency_key(submission: TicketSubmission) -> str | None:
 
 
 @tickets.post("/tickets")
+@documented(
+    "Accept a ticket (stored, then queued)",
+    {202: AcceptedTicket, 200: AcceptedTicket},
+    request=TicketSubmission,
+    errors=(409,),
+)
 @requires(Role.producer)
 def create_ticket() -> tuple[Response, int, dict[str, str]]:
     """Accept a ticket: store it as received, then publish its chain; 202 (200 on a repeat)."""
@@ -75,29 +83,34 @@ def create_ticket() -> tuple[Response, int, dict[str, str]]:
             {"ticket_id": conflict.ticket_id},
         ) from None
     ticket = acceptance.ticket
-    headers = {"Location": acceptance_view(ticket)["links"]["self"]}
+    view = acceptance_view(ticket)
+    headers = {"Location": view.links.self}
     if not acceptance.created:
-        return jsonify(acceptance_view(ticket)), 200, headers
+        return jsonify(view.model_dump(mode="json")), 200, headers
     enqueue_after_commit(context.celery, ticket.id)
-    return jsonify(acceptance_view(ticket)), 202, headers
+    return jsonify(view.model_dump(mode="json")), 202, headers
 
 
 @tickets.get("/tickets/<ticket_id>")
+@documented("Read a ticket", {200: TicketView})
 @requires(Role.reader)
 def get_ticket(ticket_id: str) -> Response:
     """One ticket with its state, classification and department."""
-    return jsonify(ticket_view(api_context().store.get(ticket_id)))
+    return jsonify(ticket_view(api_context().store.get(ticket_id)).model_dump(mode="json"))
 
 
 @tickets.get("/tickets/<ticket_id>/logs")
+@documented("Read a ticket's audit trail, oldest first", {200: AuditLog})
 @requires(Role.reader)
 def get_ticket_logs(ticket_id: str) -> Response:
     """The ticket's audit events, oldest first."""
     events = api_context().store.audit_trail(ticket_id)
-    return jsonify({"ticket_id": ticket_id, "events": [audit_view(e) for e in events]})
+    log = AuditLog(ticket_id=ticket_id, events=[audit_view(e) for e in events])
+    return jsonify(log.model_dump(mode="json"))
 
 
 @tickets.post("/tickets/<ticket_id>/classify")
+@documented("Classify a finished ticket again", {202: RerunAccepted}, errors=(409,))
 @requires(Role.admin)
 def rerun_classify(ticket_id: str) -> tuple[Response, int]:
     """Classify a finished ticket again (a new delivery generation)."""
@@ -105,6 +118,7 @@ def rerun_classify(ticket_id: str) -> tuple[Response, int]:
 
 
 @tickets.post("/tickets/<ticket_id>/route")
+@documented("Route a finished ticket again", {202: RerunAccepted}, errors=(409,))
 @requires(Role.admin)
 def rerun_route(ticket_id: str) -> tuple[Response, int]:
     """Route a finished ticket again (a new delivery generation)."""
@@ -112,6 +126,17 @@ def rerun_route(ticket_id: str) -> tuple[Response, int]:
 
 
 @tickets.get("/tickets")
+@documented(
+    "List tickets by status and update time",
+    {200: TicketPage},
+    errors=(422,),
+    query={
+        "status": "only tickets in this status",
+        "since": "only tickets updated at or after this ISO 8601 time",
+        "cursor": "next_cursor of the previous page",
+        "limit": "page size, 1..500 (default 100)",
+    },
+)
 @requires(Role.reader)
 def list_tickets() -> Response:
     """Tickets by status and update time, paginated by an opaque cursor (the last id seen)."""
@@ -126,7 +151,8 @@ def list_tickets() -> Response:
         status=status, since=since, after_id=request.args.get("cursor"), limit=limit
     )
     next_cursor = page[-1].id if len(page) == limit else None
-    return jsonify({"tickets": [ticket_view(t) for t in page], "next_cursor": next_cursor})
+    body = TicketPage(tickets=[ticket_view(t) for t in page], next_cursor=next_cursor)
+    return jsonify(body.model_dump(mode="json"))
 
 
 def _rerun(ticket_id: str, stage: Stage) -> tuple[Response, int]:
@@ -137,7 +163,8 @@ def _rerun(ticket_id: str, stage: Stage) -> tuple[Response, int]:
         raise ApiError(409, "ticket_in_progress", str(busy)) from None
     ticket = context.store.get(ticket_id)
     enqueue_after_commit(context.celery, ticket_id, start=start)
-    return jsonify(acceptance_view(ticket) | {"stage": start.value}), 202
+    view = RerunAccepted(**acceptance_view(ticket).model_dump(), stage=start.value)
+    return jsonify(view.model_dump(mode="json")), 202
 
 
 def _parse_since(value: str | None) -> datetime | None:
