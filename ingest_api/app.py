@@ -9,6 +9,7 @@ from flask import Flask
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from ingest_api.context import ApiContext
+from ingest_api.customers import customers
 from ingest_api.errors import register_error_handlers
 from ingest_api.health import health
 from ingest_api.openapi import build_openapi
@@ -55,6 +56,7 @@ def create_app(
     register_error_handlers(app)
     app.register_blueprint(health)
     app.register_blueprint(tickets)
+    app.register_blueprint(customers)
     app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json"))
     build_openapi(app)  # fail at start, not at the first /openapi.json, if a route is undocumented
     return app

@@ -99,6 +99,24 @@ def demo(broker: str | None, database: str | None, timeout: float, concurrency: 
 main.add_command(keys)
 
 
+@main.command()
+@click.option("--before", required=True, help="ISO date: purge finished tickets received before")
+def purge(before: str) -> None:
+    """Remove ticket text older than a retention date; the audit skeleton stays."""
+    from datetime import UTC, datetime
+
+    from pipeline.retention import purge_before
+    from pipeline.services import open_store
+
+    try:
+        cutoff = datetime.fromisoformat(before)
+    except ValueError:
+        raise click.BadParameter("use an ISO date like 2026-01-31", param_hint="--before") from None
+    cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
+    count = purge_before(open_store(Settings()), cutoff, actor="cli:purge")
+    click.echo(f"purged the text of {count} tickets received before {cutoff.isoformat()}")
+
+
 @main.group()
 def db() -> None:
     """Database schema."""

@@ -100,3 +100,13 @@ def test_every_minted_key_verifies(api: Flask, store: TicketStore) -> None:
     keys = [key(store, Role.reader, f"k{i}") for i in range(40)]  # random bodies, any alphabet
     assert all(verifier.verify(k) is not None for k in keys)
     assert verifier.verify(keys[0][:-1] + ("A" if keys[0][-1] != "A" else "B")) is None
+
+
+def test_erasure_needs_admin_and_reports_the_count(api: Flask, store: TicketStore) -> None:
+    client = api.test_client()
+    producer = {"X-API-Key": key(store, Role.producer, "p")}
+    admin = {"X-API-Key": key(store, Role.admin, "a")}
+    client.post("/tickets", json={**TICKET, "customer_id": "cus_9"}, headers=producer)
+    assert client.delete("/customers/cus_9/data", headers=producer).status_code == 403
+    response = client.delete("/customers/cus_9/data", headers=admin)
+    assert response.get_json() == {"customer_id": "cus_9", "tickets_erased": 1}
