@@ -125,6 +125,16 @@ def rerun_route(ticket_id: str) -> tuple[Response, int]:
     return _rerun(ticket_id, Stage.route)
 
 
+@tickets.post("/tickets/<ticket_id>/replay")
+@documented(
+    "Replay a failed ticket from the stage that failed", {202: RerunAccepted}, errors=(409,)
+)
+@requires(Role.admin)
+def replay_ticket(ticket_id: str) -> tuple[Response, int]:
+    """Resume a finished ticket where it failed (a new delivery generation)."""
+    return _rerun(ticket_id, None)
+
+
 @tickets.get("/tickets")
 @documented(
     "List tickets by status and update time",
@@ -155,7 +165,7 @@ def list_tickets() -> Response:
     return jsonify(body.model_dump(mode="json"))
 
 
-def _rerun(ticket_id: str, stage: Stage) -> tuple[Response, int]:
+def _rerun(ticket_id: str, stage: Stage | None) -> tuple[Response, int]:
     context = api_context()
     try:
         start = reopen_ticket(context.store, ticket_id, stage, actor=f"key:{current_key().name}")

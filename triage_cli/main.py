@@ -100,6 +100,52 @@ main.add_command(keys)
 
 
 @main.command()
+@click.option(
+    "--status",
+    default="failed",
+    show_default=True,
+    type=click.Choice(["failed", "needs_review", "done"]),
+)
+@click.option("--since", default=None, help="only tickets updated at or after (ISO 8601)")
+@click.option("--category", default=None, help="only tickets of this category")
+def replay(status: str, since: str | None, category: str | None) -> None:
+    """Resume finished tickets from the stage that failed (new delivery generation)."""
+    from collections import Counter
+    from datetime import UTC, datetime
+
+    from pipeline.lifecycle import TicketStatus
+    from pipeline.replay import reopen_matching
+    from workers.celery_app import default_app, services_for
+    from workers.chains import enqueue_after_commit
+
+    configure_logging(Settings())
+    cutoff = None
+    if since is not None:
+        try:
+            cutoff = datetime.fromisoformat(since)
+        except ValueError:
+            raise click.BadParameter("use ISO 8601", param_hint="--since") from None
+        cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
+    app = default_app()
+    reopened = reopen_matching(
+        services_for(app).store,
+        status=TicketStatus(status),
+        since=cutoff,
+        category=category,
+        actor="cli:replay",
+    )
+    published = sum(
+        enqueue_after_commit(app, r.ticket_id, start=r.stage, queue=r.queue) for r in reopened
+    )
+    by_stage = Counter(r.stage.value for r in reopened)
+    detail = ", ".join(f"{n} from {stage}" for stage, n in sorted(by_stage.items())) or "none"
+    click.echo(
+        f"replayed {len(reopened)} {status} tickets ({detail}); {published} enqueued, "
+        f"{len(reopened) - published} left for the sweeper"
+    )
+
+
+@main.command()
 @click.option("--before", required=True, help="ISO date: purge finished tickets received before")
 def purge(before: str) -> None:
     """Remove ticket text older than a retention date; the audit skeleton stays."""

@@ -172,3 +172,26 @@ def test_list_filters_by_status(client: FlaskClient) -> None:
     assert len(client.get("/tickets?status=received").get_json()["tickets"]) == 1
     assert client.get("/tickets?status=failed").get_json()["tickets"] == []
     assert client.get("/tickets?status=bogus").status_code == 422
+
+
+def test_replay_resumes_a_failed_ticket_at_its_failed_stage(
+    client: FlaskClient, store: TicketStore, celery_app: Celery
+) -> None:
+    from pipeline.errors import DeliveryRejected
+    from pipeline.lifecycle import Stage
+    from pipeline.stages.failures import fail_ticket
+
+    ticket_id = client.post("/tickets", json=TICKET).get_json()["id"]
+    drain_queue(celery_app, "live")
+    with store.transaction() as session:
+        store.move(session, ticket_id, expected=None, values={"status": "classified"})
+    fail_ticket(store, ticket_id, Stage.route, DeliveryRejected("410"), attempt=1)
+
+    response = client.post(f"/tickets/{ticket_id}/replay")
+
+    assert response.status_code == 202
+    assert response.get_json()["stage"] == "route"
+    [message] = drain_queue(celery_app, "live")
+    assert (message.task, message.args) == ("triage.route", [ticket_id])
+    assert store.get(ticket_id).generation == 2
+    assert client.get("/tickets?status=failed").get_json()["tickets"] == []
