@@ -83,7 +83,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(UNDOCUMENTED_ENDPOINTS):
             continue
-        view = app.view_functions[rule.endpoint]
+        view: Any = app.view_functions[rule.endpoint]
         doc: RouteDoc | None = getattr(view, "openapi", None)
         if doc is None:
             raise LookupError(f"route {rule.rule} ({rule.endpoint}) is not documented")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import cast
 
 from limits import RateLimitItem, parse_many
 from limits.storage import Storage, storage_from_string
@@ -20,7 +21,7 @@ class KeyRateLimiter:
 
     def __init__(self, limits_spec: str, storage_uri: str) -> None:
         self._items: list[RateLimitItem] = parse_many(limits_spec)
-        self._storage: Storage = storage_from_string(storage_uri)
+        self._storage = cast(Storage, storage_from_string(storage_uri))
         self._limiter = FixedWindowRateLimiter(self._storage)
 
     def check(self, key_name: str) -> None:

@@ -87,6 +87,7 @@ class TicketRecord(BaseModel):
     failed_stage: str | None
     last_error: str | None
     next_attempt_at: datetime | None
+    retrying_since: datetime | None = None
     updated_at: datetime
     finished_at: datetime | None
 

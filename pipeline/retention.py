@@ -15,7 +15,7 @@ BATCH = 500
 
 # Everything that can hold the customer's words or identity; the skeleton (status, category,
 # department, timestamps, audit events) stays for statistics and accountability.
-_BLANKED = {
+_BLANKED: dict[str, object] = {
     "subject": ERASED,
     "description": ERASED,
     "extra": {},

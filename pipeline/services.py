@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from pipeline.circuit import CircuitBreaker, build_circuit_breaker
 from pipeline.classification import Classifier
 from pipeline.delivery import DepartmentClient, HttpDepartmentClient
 from pipeline.errors import ConfigurationError
@@ -45,6 +46,15 @@ class Services:
     departments: DepartmentClient
     _classifier: Classifier | None = field(default=None, repr=False)
     _local_classifier: Classifier | None = field(default=None, repr=False)
+
+    @cached_property
+    def circuit_breaker(self) -> CircuitBreaker:
+        """Per-department breaker, shared through Redis when there is one."""
+        return build_circuit_breaker(
+            self.settings.shared_redis_url(),
+            self.settings.circuit_threshold,
+            self.settings.circuit_cooldown_s,
+        )
 
     def sign_delivery(self, msg_id: str, body: bytes) -> dict[str, str]:
         """Standard Webhooks headers for an outbound delivery (none without a secret)."""

@@ -62,7 +62,11 @@ class Settings(BaseSettings):
 
     # Retry policy: Celery retries with exponential backoff and jitter, capped per attempt.
     classify_max_retries: int = Field(default=5, ge=0)
-    route_max_retries: int = Field(default=8, ge=0)
+    route_max_retries: int = Field(default=30, ge=0)
+    # A department outage is retried for this long (from the first failure) before failing.
+    route_retry_horizon_s: int = Field(default=3600, ge=0)
+    circuit_threshold: int = Field(default=5, ge=1)
+    circuit_cooldown_s: float = Field(default=30.0, gt=0)
     retry_backoff_max_s: int = Field(default=300, ge=1)
 
     # The guarantee lives in the store: the sweeper re-enqueues what did not finish in time.

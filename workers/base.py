@@ -40,22 +40,22 @@ class StageTask(Task):
         raise NotImplementedError
 
     def retry_countdown(self, error: BaseException) -> float:
-        """Exponential backoff with full jitter, honouring a server's requested wait.
-
-        Capped below half the broker's visibility timeout: a longer countdown would let Redis
-        hand the same message to a second worker while the first still holds it.
-        """
+        """Exponential backoff with full jitter, or the server's (or breaker's) wait if longer."""
         settings = self.services.settings
-        cap = min(settings.retry_backoff_max_s, settings.visibility_timeout // 2)
         countdown = float(
             get_exponential_backoff_interval(
-                factor=1, retries=self.request.retries, maximum=cap, full_jitter=True
+                factor=1,
+                retries=self.request.retries,
+                maximum=settings.retry_backoff_max_s,
+                full_jitter=True,
             )
         )
         retry_after = getattr(error, "retry_after", None)
-        if retry_after:
-            countdown = max(countdown, float(retry_after))
-        return min(countdown, float(cap))
+        return max(countdown, float(retry_after)) if retry_after else countdown
+
+    def should_give_up(self, ticket_id: str, attempt: int) -> bool:
+        """Whether the last failed attempt was the last one allowed."""
+        return attempt > self.max_stage_retries()
 
     def on_retries_exhausted(self, ticket_id: str, error: BaseException, attempt: int) -> str:
         """Fail the ticket with the last error (a stage may fall back instead)."""
@@ -68,14 +68,14 @@ class StageTask(Task):
         raise error
 
     def run_stage(
-        self, ticket_id: str, work: Callable[[int], StageOutcome], *, budget_waits: int = 0
+        self, ticket_id: str, work: Callable[[int], StageOutcome], *, waits: int = 0
     ) -> str:
         """Run one stage; retry what is transient, fail the ticket on what is permanent.
 
-        `budget_waits` counts re-schedules because the shared LLM budget was spent: they are
-        waits, not failed attempts, so they do not use up the stage's retries.
+        `waits` counts re-schedules that were waits of our own making (the shared LLM budget,
+        an open circuit): they use up none of the stage's retries.
         """
-        attempt = self.request.retries - budget_waits + 1
+        attempt = self.request.retries - waits + 1
         extra = {"ticket_id": ticket_id, "task_id": self.request.id, "stage": self.stage.value}
         store = self.services.store
         try:
@@ -88,34 +88,48 @@ class StageTask(Task):
             log.error("stage failed permanently: %s", describe_error(error), extra=extra)
             raise
         except Exception as error:  # transient by type, or unexpected (a dropped DB link...)
-            if not getattr(error, "counts_as_attempt", True):
-                # Not holding a worker thread while the budget refills: come back later.
-                raise self.retry(
-                    countdown=self.retry_countdown(error),
-                    kwargs={"budget_waits": budget_waits + 1},
-                ) from error
-            if attempt > self.max_stage_retries():
+            waiting = not getattr(error, "counts_as_attempt", True)
+            if not waiting and self.should_give_up(ticket_id, attempt):
                 return self.on_retries_exhausted(ticket_id, error, attempt)
-            countdown = self.retry_countdown(error)
-            try:
-                record_failed_attempt(
-                    store, ticket_id, self.stage, error, attempt=attempt, retry_in_s=countdown
-                )
-            except Exception:  # the store may be what is down; the retry still happens
-                log.warning("could not record the failed attempt", extra=extra, exc_info=True)
-            level = logging.WARNING if isinstance(error, TransientError) else logging.ERROR
-            log.log(
-                level,
-                "attempt %d failed (%s); retry in %.1fs",
-                attempt,
-                describe_error(error),
-                countdown,
-                extra=extra,
-                exc_info=level >= logging.ERROR,
-            )
-            raise self.retry(exc=error, countdown=countdown) from error
+            return self._retry_later(ticket_id, error, attempt, waits + waiting, extra)
         log.info("%s", outcome.result, extra=extra)
         return outcome.summary()
+
+    def _retry_later(
+        self, ticket_id: str, error: BaseException, attempt: int, waits: int, extra: dict[str, str]
+    ) -> str:
+        settings = self.services.settings
+        countdown = self.retry_countdown(error)
+        # A countdown past half the visibility timeout would let Redis hand the message to a
+        # second worker while it still waits: such waits live in the store instead.
+        defer = countdown > settings.visibility_timeout / 2
+        try:
+            record_failed_attempt(
+                self.services.store,
+                ticket_id,
+                self.stage,
+                error,
+                attempt=attempt,
+                retry_in_s=countdown,
+                defer_in_store=defer,
+            )
+        except Exception:  # the store may be what is down; retry through the broker
+            log.warning("could not record the failed attempt", extra=extra, exc_info=True)
+            defer, countdown = False, min(countdown, settings.visibility_timeout / 2)
+        level = logging.WARNING if isinstance(error, TransientError) else logging.ERROR
+        log.log(
+            level,
+            "attempt %d: %s; %s in %.1fs",
+            attempt,
+            describe_error(error),
+            "deferred to the sweeper" if defer else "retry",
+            countdown,
+            extra=extra,
+            exc_info=level >= logging.ERROR,
+        )
+        if defer:
+            return f"{self.stage.value} {ticket_id}: deferred {countdown:.0f}s"
+        raise self.retry(exc=error, countdown=countdown, kwargs={"waits": waits}) from error
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any

@@ -10,6 +10,7 @@ from pipeline.stages.audit import close_ticket
 from pipeline.stages.classify import classify_ticket
 from pipeline.stages.failures import describe_error
 from pipeline.stages.route import route_ticket
+from pipeline.store.schema import utcnow
 from workers.base import StageTask
 
 
@@ -40,12 +41,20 @@ class ClassifyTask(StageTask):
 
 
 class RouteTask(StageTask):
-    """Route stage: retries department outages, fails at once on a 4xx."""
+    """Route stage: retries department outages up to a time horizon, fails at once on a 4xx."""
 
     stage = Stage.route
 
     def max_stage_retries(self) -> int:
         return self.services.settings.route_max_retries
+
+    def should_give_up(self, ticket_id: str, attempt: int) -> bool:
+        """Past the retry horizon (since the first failure) or the attempt cap."""
+        if super().should_give_up(ticket_id, attempt):
+            return True
+        since = self.services.store.get(ticket_id).retrying_since
+        horizon = self.services.settings.route_retry_horizon_s
+        return since is not None and (utcnow() - since).total_seconds() > horizon
 
 
 class AuditTask(StageTask):
@@ -58,7 +67,7 @@ class AuditTask(StageTask):
 
 
 @shared_task(bind=True, base=ClassifyTask, name="triage.classify")
-def classify(self: ClassifyTask, ticket_id: str, budget_waits: int = 0) -> str:
+def classify(self: ClassifyTask, ticket_id: str, waits: int = 0) -> str:
     """Classify one ticket by id."""
     services = self.services
     return self.run_stage(
@@ -66,12 +75,12 @@ def classify(self: ClassifyTask, ticket_id: str, budget_waits: int = 0) -> str:
         lambda attempt: classify_ticket(
             services.store, services.classifier, ticket_id, attempt=attempt
         ),
-        budget_waits=budget_waits,
+        waits=waits,
     )
 
 
 @shared_task(bind=True, base=RouteTask, name="triage.route")
-def route(self: RouteTask, ticket_id: str) -> str:
+def route(self: RouteTask, ticket_id: str, waits: int = 0) -> str:
     """Route (deliver) one ticket by id."""
     services = self.services
     return self.run_stage(
@@ -83,15 +92,19 @@ def route(self: RouteTask, ticket_id: str) -> str:
             ticket_id,
             confidence_threshold=services.settings.confidence_threshold,
             sign=services.sign_delivery,
+            breaker=services.circuit_breaker,
             attempt=attempt,
         ),
+        waits=waits,
     )
 
 
 @shared_task(bind=True, base=AuditTask, name="triage.audit")
-def audit(self: AuditTask, ticket_id: str) -> str:
+def audit(self: AuditTask, ticket_id: str, waits: int = 0) -> str:
     """Close one ticket's audit trail by id."""
     services = self.services
     return self.run_stage(
-        ticket_id, lambda attempt: close_ticket(services.store, ticket_id, attempt=attempt)
+        ticket_id,
+        lambda attempt: close_ticket(services.store, ticket_id, attempt=attempt),
+        waits=waits,
     )

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from pipeline.circuit import CircuitBreaker
 from pipeline.delivery import DeliveryReceipt, DepartmentClient
 from pipeline.errors import DeliveryRejected, DepartmentUnavailable, PermanentError
 from pipeline.lifecycle import Stage, TicketStatus
@@ -53,6 +54,7 @@ def route_ticket(
     *,
     confidence_threshold: float,
     sign: Callable[[str, bytes], dict[str, str]] | None = None,
+    breaker: CircuitBreaker | None = None,
     attempt: int = 1,
 ) -> StageOutcome:
     """Route a `classified` ticket: deliver it (unless already delivered) and record the outcome.
@@ -83,10 +85,14 @@ def route_ticket(
     headers = {"Idempotency-Key": key}
     if sign is not None:
         headers.update(sign(key, body))
+    if breaker is not None:
+        breaker.check(decision.department)  # raises CircuitOpen: wait, do not send
     try:
         receipt = departments.deliver(decision.endpoint, body, headers)
     except (DepartmentUnavailable, DeliveryRejected) as error:
         rejected = isinstance(error, DeliveryRejected)
+        if breaker is not None and not rejected:
+            breaker.record_failure(decision.department)
         with store.transaction() as session:
             save_delivery_attempt(
                 session,
@@ -98,6 +104,8 @@ def route_ticket(
                 error=describe_error(error),
             )
         raise
+    if breaker is not None:
+        breaker.record_success(decision.department)
     return _finish_routing(store, ticket, decision, receipt, DeliveryStatus.delivered, attempt)
 
 

@@ -209,5 +209,7 @@ class TicketStore:
         query = update(TicketRow).where(TicketRow.id == ticket_id)
         if expected is not None:
             query = query.where(TicketRow.status == expected.value)
-        result = session.execute(query.values(updated_at=utcnow(), **values))
+        if "status" in values:  # a new stage starts with a clean retry record
+            values = {"retrying_since": None, "next_attempt_at": None, **values}
+        result = session.execute(query.values(**{"updated_at": utcnow(), **values}))
         return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from celery import Celery
 
@@ -185,3 +187,68 @@ def test_budget_waits_do_not_use_up_retries(
     run(app, "triage.classify", ticket_id)
     assert store.get(ticket_id).status == "classified"  # 6 waits + 2 failures < 3 attempts each
     assert len(classifier.seen) == 9
+
+
+def test_long_waits_are_deferred_to_the_store_not_the_broker(
+    app: Celery, store: TicketStore, settings: Settings, departments: InMemoryDepartmentClient
+) -> None:
+    from pipeline.errors import DepartmentUnavailable
+
+    ticket_id = submit(store)
+    run(app, "triage.classify", ticket_id)
+    departments.responses[:] = [503]
+    long_wait = DepartmentUnavailable("503", retry_after=settings.visibility_timeout)  # > half
+    with mock.patch("workers.tasks.route_ticket", side_effect=long_wait):
+        result = run(app, "triage.route", ticket_id).get()
+    assert result == f"route {ticket_id}: deferred {settings.visibility_timeout}s"
+    ticket = store.get(ticket_id)
+    assert ticket.status == "classified" and ticket.next_attempt_at is not None
+    assert (
+        ticket.next_attempt_at - ticket.updated_at
+    ).total_seconds() >= settings.visibility_timeout - 1
+    assert store.audit_trail(ticket_id)[-1].detail["deferred"] is True
+
+
+def test_route_gives_up_after_the_horizon(
+    store: TicketStore, services: Services, departments: InMemoryDepartmentClient
+) -> None:
+    from datetime import timedelta
+
+    from pipeline.store.schema import utcnow
+
+    settings = services.settings.model_copy(
+        update={"route_retry_horizon_s": 60, "route_max_retries": 100}
+    )
+    services.settings = settings
+    app = create_celery_app(settings, services=services)
+    ticket_id = submit(store)
+    run(app, "triage.classify", ticket_id)
+    with store.transaction() as session:
+        store.move(
+            session,
+            ticket_id,
+            expected=None,
+            values={"retrying_since": utcnow() - timedelta(seconds=61)},
+        )
+    departments.responses[:] = [503] * 5
+    assert run(app, "triage.route", ticket_id).failed()
+    ticket = store.get(ticket_id)
+    assert (ticket.status, ticket.failed_stage) == ("failed", "route")
+    assert len(departments.received) == 1
+
+
+def test_open_circuit_waits_without_sending_or_using_retries(
+    app: Celery, store: TicketStore, services: Services, departments: InMemoryDepartmentClient
+) -> None:
+    from pipeline.circuit import InMemoryCircuitBreaker
+
+    breaker = InMemoryCircuitBreaker(threshold=1, cooldown_s=0.05)
+    services.__dict__["circuit_breaker"] = breaker
+    ticket_id = submit(store)
+    run(app, "triage.classify", ticket_id)
+    breaker.record_failure("finance")  # open before we try
+    run(app, "triage.route", ticket_id)
+    assert store.get(ticket_id).status == "routed"
+    events = [e.event for e in store.audit_trail(ticket_id)]
+    assert "waiting" in events and "attempt_failed" not in events
+    assert len(departments.received) == 1
