@@ -9,6 +9,7 @@ from flask import current_app
 
 from ingest_api.rate_limits import KeyRateLimiter
 from pipeline.api_keys import KeyVerifier
+from pipeline.circuit import CircuitBreaker
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
 
@@ -22,6 +23,7 @@ class ApiContext:
     celery: Celery
     keys: KeyVerifier
     rate_limiter: KeyRateLimiter
+    circuits: CircuitBreaker
 
 
 def api_context() -> ApiContext:

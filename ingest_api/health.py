@@ -38,6 +38,11 @@ def readyz() -> tuple[Response, int]:
     except Exception as error:
         checks["broker"] = {"ok": False, "error": type(error).__name__}
     ready = all(check["ok"] for check in checks.values())
+    try:
+        # Informational: an open circuit delays deliveries but does not stop ingest.
+        checks["departments"] = {"ok": True, "open_circuits": context.circuits.open_circuits()}
+    except Exception as error:
+        checks["departments"] = {"ok": True, "open_circuits": None, "error": type(error).__name__}
     body = {"status": "ready" if ready else "not_ready", "checks": checks}
     if not ready:
         body["error"] = {

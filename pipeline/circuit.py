@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -10,6 +11,9 @@ from typing import Protocol
 import redis
 
 from pipeline.errors import DepartmentUnavailable
+
+
+log = logging.getLogger("triage.circuit")
 
 
 class CircuitOpen(DepartmentUnavailable):
@@ -66,6 +70,9 @@ class InMemoryCircuitBreaker:
             if count >= self.threshold:
                 self._open_until[department] = time.monotonic() + self.cooldown_s
                 self._failures[department] = 0
+                log.warning(
+                    "circuit opened for department %s for %.0fs", department, self.cooldown_s
+                )
 
     def open_circuits(self) -> dict[str, float]:
         now = time.monotonic()
@@ -100,6 +107,9 @@ class RedisCircuitBreaker:
         if count >= self.threshold:
             self._redis.set(f"{self.PREFIX}:open:{department}", "1", px=self.cooldown_ms)
             self._redis.delete(key)
+            log.warning(
+                "circuit opened for department %s for %.0fs", department, self.cooldown_ms / 1000
+            )
 
     def open_circuits(self) -> dict[str, float]:
         result: dict[str, float] = {}

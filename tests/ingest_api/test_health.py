@@ -24,3 +24,12 @@ def test_readyz_reports_the_store_down(client: FlaskClient, store: TicketStore) 
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["store"] == {"ok": False, "error": "ConnectionError"}
+
+
+def test_readyz_lists_open_circuits(client: FlaskClient, api) -> None:  # type: ignore[no-untyped-def]
+    circuits = api.extensions["triage"].circuits
+    for _ in range(circuits.threshold):
+        circuits.record_failure("finance")
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert set(response.get_json()["checks"]["departments"]["open_circuits"]) == {"finance"}
