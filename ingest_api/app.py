@@ -16,6 +16,7 @@ from ingest_api.openapi import build_openapi
 from ingest_api.rate_limits import KeyRateLimiter
 from ingest_api.tickets import tickets
 from pipeline.api_keys import KeyVerifier
+from pipeline.circuit import build_circuit_breaker
 from pipeline.errors import ConfigurationError
 from pipeline.services import open_store
 from pipeline.settings import Settings
@@ -51,6 +52,9 @@ def create_app(
         ),
         rate_limiter=KeyRateLimiter(
             settings.rate_limit, settings.shared_redis_url() or "memory://"
+        ),
+        circuits=build_circuit_breaker(
+            settings.shared_redis_url(), settings.circuit_threshold, settings.circuit_cooldown_s
         ),
     )
     register_error_handlers(app)

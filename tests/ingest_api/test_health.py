@@ -16,7 +16,9 @@ def test_healthz(client: FlaskClient) -> None:
 def test_readyz_ready(client: FlaskClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json()["checks"] == {"store": {"ok": True}, "broker": {"ok": True}}
+    checks = response.get_json()["checks"]
+    assert (checks["store"], checks["broker"]) == ({"ok": True}, {"ok": True})
+    assert checks["departments"]["open_circuits"] == {}
 
 
 def test_readyz_reports_the_store_down(client: FlaskClient, store: TicketStore) -> None:
