@@ -10,6 +10,7 @@ from pipeline.circuit import CircuitBreaker, build_circuit_breaker
 from pipeline.classification import Classifier
 from pipeline.delivery import DepartmentClient, HttpDepartmentClient
 from pipeline.errors import ConfigurationError
+from pipeline.redelivery import StageRunCounter, build_stage_run_counter
 from pipeline.routing import RoutingTable, load_routing
 from pipeline.settings import ClassifierChoice, Settings
 from pipeline.signatures import sign_webhook
@@ -54,6 +55,13 @@ class Services:
             self.settings.shared_redis_url(),
             self.settings.circuit_threshold,
             self.settings.circuit_cooldown_s,
+        )
+
+    @cached_property
+    def stage_runs(self) -> StageRunCounter:
+        """Unfinished-run counter per (ticket, stage), for the poison-message guard."""
+        return build_stage_run_counter(
+            self.settings.shared_redis_url(), ttl_s=self.settings.visibility_timeout * 4
         )
 
     def sign_delivery(self, msg_id: str, body: bytes) -> dict[str, str]:

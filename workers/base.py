@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ from celery.utils.time import get_exponential_backoff_interval
 
 from pipeline.errors import PermanentError, TicketNotFound, TransientError
 from pipeline.lifecycle import Stage
+from pipeline.redelivery import PoisonMessage
 from pipeline.services import Services
 from pipeline.stages import StageOutcome
 from pipeline.stages.failures import describe_error, fail_ticket, record_failed_attempt
@@ -77,8 +79,35 @@ class StageTask(Task):
         """
         attempt = self.request.retries - waits + 1
         extra = {"ticket_id": ticket_id, "task_id": self.request.id, "stage": self.stage.value}
+        runs = self.services.stage_runs
+        try:
+            return self._run_guarded(ticket_id, work, attempt, waits, extra)
+        finally:
+            # Reached on success, retry or recorded failure: only a killed worker skips this,
+            # so the count that remains is the number of runs that died mid-way.
+            with contextlib.suppress(Exception):
+                runs.finished(ticket_id, self.stage.value)
+
+    def _run_guarded(
+        self,
+        ticket_id: str,
+        work: Callable[[int], StageOutcome],
+        attempt: int,
+        waits: int,
+        extra: dict[str, str],
+    ) -> str:
         store = self.services.store
         try:
+            started = self.services.stage_runs.started(ticket_id, self.stage.value)
+        except Exception:  # the guard is a safety net, not a dependency
+            log.warning("stage-run counter unavailable", extra=extra, exc_info=True)
+            started = 0
+        try:
+            if started > self.services.settings.max_deliveries:
+                raise PoisonMessage(
+                    f"{self.stage.value} started {started} times without finishing "
+                    "(its worker died each time)"
+                )
             outcome = work(attempt)
         except TicketNotFound:
             log.error("ticket not found; dropping the message", extra=extra)

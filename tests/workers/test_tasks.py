@@ -252,3 +252,30 @@ def test_open_circuit_waits_without_sending_or_using_retries(
     events = [e.event for e in store.audit_trail(ticket_id)]
     assert "waiting" in events and "attempt_failed" not in events
     assert len(departments.received) == 1
+
+
+def test_a_message_that_keeps_killing_its_worker_is_failed(
+    app: Celery, store: TicketStore, services: Services, classifier: ScriptedClassifier
+) -> None:
+    from pipeline.redelivery import InMemoryStageRunCounter
+
+    counter = InMemoryStageRunCounter()
+    services.__dict__["stage_runs"] = counter
+    ticket_id = submit(store)
+    # Each of these runs died mid-way (the worker was killed): nothing cleared the count.
+    for _ in range(services.settings.max_deliveries):
+        counter.started(ticket_id, "classify")
+    assert run(app, "triage.classify", ticket_id).failed()
+    ticket = store.get(ticket_id)
+    assert ticket.status == "failed" and "without finishing" in (ticket.last_error or "")
+    assert classifier.seen == []
+
+
+def test_finished_runs_do_not_count_towards_poison(
+    app: Celery, store: TicketStore, services: Services, classifier: ScriptedClassifier
+) -> None:
+    classifier.script[:] = [LLMUnavailable("503")] * 2  # two clean failures, then success
+    ticket_id = submit(store)
+    run(app, "triage.classify", ticket_id)
+    assert store.get(ticket_id).status == "classified"
+    assert services.stage_runs.started(ticket_id, "classify") == 1  # nothing left over
