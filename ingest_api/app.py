@@ -12,12 +12,14 @@ from ingest_api.context import ApiContext
 from ingest_api.customers import customers
 from ingest_api.errors import register_error_handlers
 from ingest_api.health import health
+from ingest_api.instrumentation import register_ingest_metrics
 from ingest_api.openapi import build_openapi
 from ingest_api.rate_limits import KeyRateLimiter
 from ingest_api.tickets import tickets
 from pipeline.api_keys import KeyVerifier
 from pipeline.circuit import build_circuit_breaker
 from pipeline.errors import ConfigurationError
+from pipeline.metrics import PipelineStateCollector
 from pipeline.services import open_store
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
@@ -56,7 +58,9 @@ def create_app(
         circuits=build_circuit_breaker(
             settings.shared_redis_url(), settings.circuit_threshold, settings.circuit_cooldown_s
         ),
+        state_collector=PipelineStateCollector(store, settings.shared_redis_url()),
     )
+    register_ingest_metrics(app)
     register_error_handlers(app)
     app.register_blueprint(health)
     app.register_blueprint(tickets)

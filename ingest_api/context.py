@@ -10,6 +10,7 @@ from flask import current_app
 from ingest_api.rate_limits import KeyRateLimiter
 from pipeline.api_keys import KeyVerifier
 from pipeline.circuit import CircuitBreaker
+from pipeline.metrics import PipelineStateCollector
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
 
@@ -24,6 +25,7 @@ class ApiContext:
     keys: KeyVerifier
     rate_limiter: KeyRateLimiter
     circuits: CircuitBreaker
+    state_collector: PipelineStateCollector
 
 
 def api_context() -> ApiContext:

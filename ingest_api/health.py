@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from ingest_api.context import api_context
 from ingest_api.openapi import build_openapi, documented
 from ingest_api.schemas import Health, Readiness
+from pipeline.metrics import metrics_exposition
 
 health = Blueprint("health", __name__)
 
@@ -51,6 +52,15 @@ def readyz() -> tuple[Response, int]:
             "details": checks,
         }
     return jsonify(body), 200 if ready else 503
+
+
+@health.get("/metrics")
+@documented("Prometheus metrics (API and worker processes on this host)", {200: None})
+def metrics() -> Response:
+    """Prometheus text exposition, including queue depths and tickets by status."""
+    context = api_context()
+    body, content_type = metrics_exposition(context.state_collector)
+    return Response(body, content_type=content_type)
 
 
 @health.get("/openapi.json")

@@ -17,6 +17,7 @@ from ingest_api.schemas import AcceptedTicket, AuditLog, RerunAccepted, TicketPa
 from ingest_api.signing import verify_source_signature
 from pipeline.api_keys import Role
 from pipeline.lifecycle import Stage, TicketStatus
+from pipeline.metrics import TICKETS_ACCEPTED, TICKETS_DUPLICATE
 from pipeline.models import TicketSubmission, payload_fingerprint
 from pipeline.stages.failures import TicketBusy, reopen_ticket
 from pipeline.store.tickets import IdempotencyConflict
@@ -86,7 +87,9 @@ def create_ticket() -> tuple[Response, int, dict[str, str]]:
     view = acceptance_view(ticket)
     headers = {"Location": view.links.self}
     if not acceptance.created:
+        TICKETS_DUPLICATE.inc()
         return jsonify(view.model_dump(mode="json")), 200, headers
+    TICKETS_ACCEPTED.labels(ticket.source).inc()
     enqueue_after_commit(context.celery, ticket.id)
     return jsonify(view.model_dump(mode="json")), 202, headers
 

@@ -23,8 +23,9 @@ def main() -> None:
 def api(bind: str, workers: int, threads: int) -> None:
     """Serve the ingest API under gunicorn."""
     from pipeline.services import open_store
-    from triage_cli.servers import GunicornServer
+    from triage_cli.servers import GunicornServer, gunicorn_child_exit, prepare_metrics_dir
 
+    prepare_metrics_dir("api")
     settings = Settings()
     configure_logging(settings)
     open_store(settings).engine.dispose()  # migrate an empty database once, before forking
@@ -37,6 +38,7 @@ def api(bind: str, workers: int, threads: int) -> None:
             "accesslog": None,
             "graceful_timeout": 30,
             "timeout": 60,
+            "child_exit": gunicorn_child_exit,
         }
     ).run()
 
@@ -46,12 +48,16 @@ def api(bind: str, workers: int, threads: int) -> None:
 @click.option("--pool", default="threads", show_default=True, help="prefork, threads, solo, gevent")
 @click.option("--concurrency", default=8, show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(queues: str, pool: str, concurrency: int, loglevel: str) -> None:
+@click.option("--metrics-port", default=9808, show_default=True, help="Prometheus port; 0: off")
+def worker(queues: str, pool: str, concurrency: int, loglevel: str, metrics_port: int) -> None:
     """Run a Celery worker for the pipeline's stages."""
     from pipeline.services import open_store
-    from triage_cli.servers import worker_argv
+    from triage_cli.servers import prepare_metrics_dir, serve_worker_metrics, worker_argv
     from workers.celery_app import default_app
 
+    prepare_metrics_dir("worker")
+    if metrics_port:
+        serve_worker_metrics(metrics_port)
     settings = Settings()
     configure_logging(settings)
     open_store(settings).engine.dispose()  # refuse a stale schema before consuming anything

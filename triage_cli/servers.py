@@ -38,3 +38,33 @@ def worker_argv(queues: str, pool: str, concurrency: int, loglevel: str) -> list
         f"--loglevel={loglevel}",
         "--task-events",
     ]
+
+
+def prepare_metrics_dir(role: str) -> str:
+    """Point prometheus_client's multiprocess mode at a fresh directory (before any fork)."""
+    import os
+    import tempfile
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        path = tempfile.mkdtemp(prefix=f"triage-{role}-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def serve_worker_metrics(port: int) -> None:
+    """Expose this worker's metrics (all its pool processes summed) on a local port."""
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    start_http_server(port, registry=registry)
+
+
+def gunicorn_child_exit(server: Any, worker: Any) -> None:
+    """Gunicorn hook: forget a dead worker's live gauges."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

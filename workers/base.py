@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from celery import Task
+from celery.exceptions import Retry
 from celery.utils.time import get_exponential_backoff_interval
 
 from pipeline.errors import PermanentError, TicketNotFound, TransientError
 from pipeline.lifecycle import Stage
+from pipeline.metrics import STAGE_FAILURES, STAGE_RETRIES, STAGE_SECONDS
 from pipeline.redelivery import PoisonMessage
 from pipeline.services import Services
 from pipeline.stages import StageOutcome
@@ -61,6 +64,7 @@ class StageTask(Task):
 
     def on_retries_exhausted(self, ticket_id: str, error: BaseException, attempt: int) -> str:
         """Fail the ticket with the last error (a stage may fall back instead)."""
+        STAGE_FAILURES.labels(self.stage.value).inc()
         fail_ticket(self.services.store, ticket_id, self.stage, error, attempt=attempt)
         log.error(
             "retries exhausted: %s",
@@ -80,9 +84,15 @@ class StageTask(Task):
         attempt = self.request.retries - waits + 1
         extra = {"ticket_id": ticket_id, "task_id": self.request.id, "stage": self.stage.value}
         runs = self.services.stage_runs
+        started, outcome = time.perf_counter(), "failed"
         try:
-            return self._run_guarded(ticket_id, work, attempt, waits, extra)
+            result, outcome = self._run_guarded(ticket_id, work, attempt, waits, extra)
+            return result
+        except Retry:
+            outcome = "retry"
+            raise
         finally:
+            STAGE_SECONDS.labels(self.stage.value, outcome).observe(time.perf_counter() - started)
             # Reached on success, retry or recorded failure: only a killed worker skips this,
             # so the count that remains is the number of runs that died mid-way.
             with contextlib.suppress(Exception):
@@ -95,7 +105,7 @@ class StageTask(Task):
         attempt: int,
         waits: int,
         extra: dict[str, str],
-    ) -> str:
+    ) -> tuple[str, str]:
         store = self.services.store
         try:
             started = self.services.stage_runs.started(ticket_id, self.stage.value)
@@ -111,24 +121,26 @@ class StageTask(Task):
             outcome = work(attempt)
         except TicketNotFound:
             log.error("ticket not found; dropping the message", extra=extra)
-            return f"{self.stage.value} {ticket_id}: ticket not found"
+            return f"{self.stage.value} {ticket_id}: ticket not found", "not_found"
         except PermanentError as error:
+            STAGE_FAILURES.labels(self.stage.value).inc()
             fail_ticket(store, ticket_id, self.stage, error, attempt=attempt)
             log.error("stage failed permanently: %s", describe_error(error), extra=extra)
             raise
         except Exception as error:  # transient by type, or unexpected (a dropped DB link...)
             waiting = not getattr(error, "counts_as_attempt", True)
             if not waiting and self.should_give_up(ticket_id, attempt):
-                return self.on_retries_exhausted(ticket_id, error, attempt)
-            return self._retry_later(ticket_id, error, attempt, waits + waiting, extra)
+                return self.on_retries_exhausted(ticket_id, error, attempt), "fallback"
+            return self._retry_later(ticket_id, error, attempt, waits + waiting, extra), "deferred"
         log.info("%s", outcome.result, extra=extra)
-        return outcome.summary()
+        return outcome.summary(), "ok" if outcome.did_work else "skipped"
 
     def _retry_later(
         self, ticket_id: str, error: BaseException, attempt: int, waits: int, extra: dict[str, str]
     ) -> str:
         settings = self.services.settings
         countdown = self.retry_countdown(error)
+        STAGE_RETRIES.labels(self.stage.value).inc()
         # A countdown past half the visibility timeout would let Redis hand the message to a
         # second worker while it still waits: such waits live in the store instead.
         defer = countdown > settings.visibility_timeout / 2

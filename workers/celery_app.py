@@ -7,6 +7,7 @@ import os
 from functools import cache
 
 from celery import Celery
+from celery.signals import worker_process_shutdown
 
 from pipeline.services import Services, build_services
 from pipeline.settings import Settings
@@ -51,3 +52,12 @@ def default_app() -> Celery:
     app = create_celery_app()
     app.set_default()
     return app
+
+
+@worker_process_shutdown.connect
+def _forget_dead_pool_process(**_: object) -> None:
+    """A prefork child is exiting: drop its live gauges from the multiprocess metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())

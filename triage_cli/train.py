@@ -1,0 +1,147 @@
+"""`triage train` and `triage eval`: fit the local model on a labelled file, or score it on one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from pipeline.classifiers.labelled_files import (
+    LabelledFile,
+    LabelledFileError,
+    parse_column_map,
+    read_labelled_file,
+)
+from pipeline.classifiers.model_file import ModelFileError
+from pipeline.classifiers.training import Evaluation, TrainingError
+from pipeline.errors import ConfigurationError
+
+DEFAULT_MODEL = Path("models/local.model")
+MAP_HELP = "rename the file's columns to ours: description=body,category=label"
+
+
+class UsageFailure(click.ClickException):
+    """A bad input file or option: exit 2 with one line, never a traceback."""
+
+    exit_code = 2
+
+
+def _read(file: Path, column_map: str | None) -> LabelledFile:
+    try:
+        read = read_labelled_file(file, parse_column_map(column_map))
+    except LabelledFileError as exc:
+        raise UsageFailure(str(exc)) from exc
+    if read.skipped_rows or read.unknown_urgency:
+        click.echo(
+            f"skipped {read.skipped_rows} rows without text or label; "
+            f"{read.unknown_urgency} urgency values not understood (ignored)",
+            err=True,
+        )
+    return read
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+@click.command("train")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_MODEL,
+    show_default=True,
+)
+@click.option("--map", "column_map", default=None, metavar="OURS=THEIRS,...", help=MAP_HELP)
+@click.option("--val-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.5))
+@click.option("--seed", default=0, show_default=True, help="seed of the validation split")
+def train_command(
+    file: Path, out: Path, column_map: str | None, val_fraction: float, seed: int
+) -> None:
+    """Train the local classifier on a labelled CSV/JSONL file (gzip accepted)."""
+    from pipeline.classifiers.model_file import write_model
+    from pipeline.classifiers.training import train_model
+
+    examples = _read(file, column_map).examples
+    click.echo(f"read {len(examples)} labelled tickets from {file}")
+    try:
+        model, report = train_model(examples, val_fraction=val_fraction, seed=seed)
+    except TrainingError as exc:
+        raise UsageFailure(str(exc)) from exc
+    click.echo(
+        f"held-back validation ({report.val_size} tickets, stratified): "
+        f"accuracy={_fmt(report.val_accuracy)} macro_f1={_fmt(report.val_macro_f1)}"
+    )
+    urgency = f"urgency: {report.urgency_source}"
+    if report.rules_val_accuracy is not None:
+        urgency += (
+            f" (validation: learned {_fmt(report.urgency_val_accuracy)}, "
+            f"rules {_fmt(report.rules_val_accuracy)})"
+        )
+    click.echo(urgency)
+    try:
+        write_model(model, out)
+    except OSError as exc:
+        raise UsageFailure(f"cannot write {out}: {exc.strerror or exc}") from exc
+    click.echo(
+        f"refit on all {report.trained_on} tickets: {report.n_features} features, "
+        f"temperature {report.temperature:.3f}, {report.seconds:.1f} s; "
+        f"{model.version} ({out.stat().st_size / 1e6:.1f} MB)"
+    )
+    click.echo(
+        f"model written to {out} labels={len(report.labels)} trained_on={report.trained_on} "
+        f"val_accuracy={_fmt(report.val_accuracy)}"
+    )
+
+
+@click.command("eval")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    envvar="TRIAGE_LOCAL_MODEL",
+    help="model file [default: TRIAGE_LOCAL_MODEL, else the model of the bundled samples]",
+)
+@click.option("--map", "column_map", default=None, metavar="OURS=THEIRS,...", help=MAP_HELP)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object instead")
+def eval_command(
+    file: Path, model_path: Path | None, column_map: str | None, as_json: bool
+) -> None:
+    """Score the local classifier on a labelled file: accuracy, macro-F1, confusions."""
+    from pipeline.classifiers.local import load_local_classifier
+    from pipeline.classifiers.training import evaluate
+
+    examples = _read(file, column_map).examples
+    try:
+        classifier = load_local_classifier(model_path)
+    except (ModelFileError, ConfigurationError) as exc:
+        raise UsageFailure(str(exc)) from exc
+    result = evaluate(classifier, examples)
+    if as_json:
+        click.echo(json.dumps({"model": classifier.model_version, **result.as_dict()}))
+        return
+    _print_evaluation(result, classifier.model_version)
+
+
+def _print_evaluation(result: Evaluation, model_version: str) -> None:
+    click.echo(f"model {model_version} on {result.n} tickets")
+    if result.unknown_labels:
+        shown = ", ".join(result.unknown_labels[:8])
+        click.echo(f"warning: {len(result.unknown_labels)} labels the model never learned: {shown}")
+    width = max([len(label) for label in result.per_label] + [8])
+    click.echo(f"{'category':<{width}}  precision  recall     f1  support")
+    for label, s in result.per_label.items():
+        click.echo(
+            f"{label:<{width}}  {s['precision']:9.3f}  {s['recall']:6.3f}  {s['f1']:5.3f}"
+            f"  {int(s['support']):7d}"
+        )
+    if result.confusions:
+        click.echo("most frequent confusions (true -> predicted):")
+        for true, predicted, count in result.confusions:
+            click.echo(f"  {true} -> {predicted}: {count}")
+    if result.urgency_accuracy is not None:
+        click.echo(f"urgency accuracy={result.urgency_accuracy:.3f}")
+    click.echo(f"accuracy={result.accuracy:.3f} macro_f1={result.macro_f1:.3f} n={result.n}")
