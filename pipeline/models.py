@@ -88,6 +88,8 @@ class TicketRecord(BaseModel):
     last_error: str | None
     next_attempt_at: datetime | None
     retrying_since: datetime | None = None
+    deliver: bool = True
+    job_id: str | None = None
     updated_at: datetime
     finished_at: datetime | None
 

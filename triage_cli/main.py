@@ -8,6 +8,7 @@ import click
 
 from pipeline.logs import configure_logging
 from pipeline.settings import Settings
+from triage_cli.backfill import backfill
 from triage_cli.keys import keys
 
 
@@ -80,6 +81,24 @@ def beat(loglevel: str) -> None:
 
 
 @main.command()
+@click.option("--address", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5555, show_default=True)
+def flower(address: str, port: int) -> None:
+    """Run Flower on the configured broker, with basic auth from TRIAGE_FLOWER_BASIC_AUTH."""
+    from workers.celery_app import default_app
+
+    settings = Settings()
+    argv = ["flower", f"--address={address}", f"--port={port}"]
+    if settings.flower_basic_auth is not None:
+        argv.append(f"--basic-auth={settings.flower_basic_auth.get_secret_value()}")
+    else:
+        click.echo(
+            "warning: TRIAGE_FLOWER_BASIC_AUTH is not set; Flower's API will answer 401", err=True
+        )
+    default_app().start(argv)
+
+
+@main.command()
 def sweep() -> None:
     """Re-enqueue overdue tickets once, now."""
     from workers.celery_app import default_app
@@ -103,6 +122,7 @@ def demo(broker: str | None, database: str | None, timeout: float, concurrency: 
 
 
 main.add_command(keys)
+main.add_command(backfill)
 
 
 @main.command()

@@ -71,7 +71,8 @@ def route_ticket(
     decision = choose_department(classification, routing, confidence_threshold)
     if ticket.review_reason and not decision.needs_review:
         decision = send_to_review(routing, ticket.review_reason)
-    if decision.endpoint is None:
+    if decision.endpoint is None or not ticket.deliver:
+        # No endpoint, or a historical ticket not to be delivered: record the decision only.
         return _finish_routing(store, ticket, decision, None, DeliveryStatus.recorded, attempt)
 
     earlier = find_delivery(store, ticket_id, decision.department, ticket.generation)

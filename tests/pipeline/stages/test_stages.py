@@ -183,3 +183,18 @@ def test_outbound_delivery_is_signed_when_a_secret_is_set(
     [sent] = departments.received
     assert sent.headers["webhook-id"] == f"{ticket_id}:1"
     Webhook(secret).verify(sent.body, sent.headers)
+
+
+def test_historical_ticket_is_routed_but_not_delivered(
+    store: TicketStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
+) -> None:
+    ticket_id = submit(store)
+    with store.transaction() as session:
+        store.move(session, ticket_id, expected=None, values={"deliver": False})
+    classify_ticket(store, classifier, ticket_id)
+    route(store, departments, ticket_id)
+    close_ticket(store, ticket_id)
+    ticket = store.get(ticket_id)
+    assert (ticket.status, ticket.department) == ("done", "finance")
+    assert departments.received == []
+    assert list_deliveries(store, ticket_id)[0].status == "recorded"

@@ -55,3 +55,11 @@ def test_migrations_run_on_postgresql(postgres_url: str) -> None:
     ensure_schema(engine)
     assert current_revision(engine) == head_revision(engine)
     engine.dispose()
+
+
+def test_migrations_match_the_models(any_store) -> None:  # type: ignore[no-untyped-def]
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with any_store.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
