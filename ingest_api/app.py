@@ -8,6 +8,7 @@ from celery import Celery
 from flask import Flask
 from flask_swagger_ui import get_swaggerui_blueprint
 
+from ingest_api.batch import batch
 from ingest_api.context import ApiContext
 from ingest_api.customers import customers
 from ingest_api.errors import register_error_handlers
@@ -65,6 +66,7 @@ def create_app(
     app.register_blueprint(health)
     app.register_blueprint(tickets)
     app.register_blueprint(customers)
+    app.register_blueprint(batch)
     app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json"))
     build_openapi(app)  # fail at start, not at the first /openapi.json, if a route is undocumented
     return app
