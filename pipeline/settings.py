@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = Field(default=16_384, ge=0)
     max_ticket_bytes: int = Field(default=1_048_576, ge=1024)
 
+    # Flower: basic auth as "user:password" (its API answers 401 without auth).
+    flower_basic_auth: SecretStr | None = None
+
     log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
     log_level: str = "INFO"
 
