@@ -10,6 +10,7 @@ from pipeline.logs import configure_logging
 from pipeline.settings import Settings
 from triage_cli.backfill import backfill
 from triage_cli.keys import keys
+from triage_cli.status import status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,6 +124,7 @@ def demo(broker: str | None, database: str | None, timeout: float, concurrency: 
 
 main.add_command(keys)
 main.add_command(backfill)
+main.add_command(status)
 
 
 @main.command()
