@@ -73,12 +73,20 @@ def worker(queues: str, pool: str, concurrency: int, loglevel: str, metrics_port
 
 @main.command()
 @click.option("--loglevel", default="INFO", show_default=True)
-def beat(loglevel: str) -> None:
+@click.option("--schedule", default=None, help="beat's state file (default: user cache dir)")
+def beat(loglevel: str, schedule: str | None) -> None:
     """Run Celery beat: the periodic sweeper of overdue tickets (run exactly one)."""
+    from pathlib import Path
+
     from workers.celery_app import default_app
 
+    if schedule is None:
+        # Not the working directory: beat's state file does not belong in a checkout.
+        cache = Path.home() / ".cache" / "ticket-triage"
+        cache.mkdir(parents=True, exist_ok=True)
+        schedule = str(cache / "celerybeat-schedule")
     configure_logging(Settings())
-    default_app().start(["beat", f"--loglevel={loglevel}"])
+    default_app().start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
 
 
 @main.command()

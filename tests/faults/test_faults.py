@@ -1,0 +1,208 @@
+"""The fault suite: every accepted ticket ends final, none lost, none doubled, trails complete."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from tests.faults.rig import FaultRig, fault_rig, in_background
+from tests.support.processes import free_port
+from tests.support.servers import require_server
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.faults
+TICKETS = 500
+
+
+def finished(rig: FaultRig) -> int:
+    """Tickets in a final state so far (each case has a database of its own)."""
+    counts = rig.store.count_by_status()
+    return sum(n for s, n in counts.items() if s in ("done", "needs_review", "failed"))
+
+
+def assert_clean(result: dict[str, int], *, failed_allowed: bool = False) -> None:
+    assert result["lost"] == 0, result
+    assert result["duplicates"] == 0, result
+    assert result["incomplete_trails"] == 0, result
+    if not failed_allowed:
+        assert result["failed"] == 0, result
+
+
+def test_worker_main_process_sigkill(rig: FaultRig) -> None:
+    rig.start("beat", "beat", "--loglevel", "WARNING", "--schedule", str(rig.logs / "beat.db"))
+    rig.start_worker("victim", pool="prefork")
+    ids: list[str] = []
+    load = in_background(lambda: ids.extend(rig.submit(TICKETS, prefix="kill")))
+    wait_for(
+        lambda: rig.store.count_by_status().get("done", 0) >= 50,
+        timeout=120,
+        what="the victim to be busy",
+    )
+    victim = rig.processes.pop("victim")
+    os.kill(victim.pid, signal.SIGKILL)  # the main process only: its pool children orphaned
+    victim.wait(timeout=30)
+    # Messages the victim had taken but not acknowledged: Redis gives them back after the
+    # visibility timeout, and the sweeper re-enqueues their tickets after its deadline.
+    in_flight = redis.Redis.from_url(rig.settings.broker_url).hlen("unacked")
+    rig.start_worker("survivor")
+    load.join(timeout=300)
+    rig.wait_drained(ids, timeout=240)
+    result = rig.report("worker_sigkill", ids)
+    assert_clean(result)
+    assert in_flight > 0, "the kill should have caught messages in flight"
+
+
+def test_department_503_for_30s_then_recovers(rig: FaultRig) -> None:
+    rig.start("beat", "beat", "--loglevel", "WARNING", "--schedule", str(rig.logs / "beat.db"))
+    rig.start_worker()
+    ids: list[str] = []
+    load = in_background(lambda: ids.extend(rig.submit(TICKETS, prefix="dept")))
+    wait_for(lambda: len(rig.department.snapshot()) >= 50, timeout=120, what="deliveries")
+    rig.department.fail_with = 503
+    outage_started = time.monotonic()
+    wait_for(
+        lambda: time.monotonic() - outage_started >= 30,
+        timeout=40,
+        interval=0.5,
+        what="the 30 s outage",
+    )
+    rig.department.fail_with = None
+    load.join(timeout=300)
+    rig.wait_drained(ids, timeout=240)
+    result = rig.report("department_503_30s", ids)
+    assert_clean(result)
+    assert result["retried"] > 0  # the outage was felt, and ridden out
+    assert len({d.body["id"] for d in rig.department.snapshot()}) == TICKETS
+
+
+def test_postgres_connections_dropped_mid_run(rig: FaultRig, fault_database: str) -> None:
+    rig.start("beat", "beat", "--loglevel", "WARNING", "--schedule", str(rig.logs / "beat.db"))
+    rig.start_worker()
+    ids: list[str] = []
+    load = in_background(lambda: ids.extend(rig.submit(TICKETS, prefix="pg")))
+    admin = create_engine(
+        fault_database.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT"
+    )
+    database = fault_database.rsplit("/", 1)[1]
+    terminated = 0
+    for drop in range(1, 4):
+        target = 60 * drop
+        wait_for(
+            lambda target=target: finished(rig) >= target,  # type: ignore[misc]
+            timeout=120,
+            what="progress before the next drop",
+        )
+        with admin.connect() as connection:
+            terminated += connection.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = :db AND pid <> pg_backend_pid()"
+                ),
+                {"db": database},
+            ).scalar_one()
+    admin.dispose()
+    load.join(timeout=300)
+    rig.wait_drained(ids, timeout=240)
+    assert terminated > 0
+    assert_clean(rig.report("postgres_connections_dropped", ids))
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
+    """A redis-server of our own on another port, so the case can restart it empty."""
+    require_server("127.0.0.1", 6379, "Redis")  # the machine's Redis tells us redis is here
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server binary not found")
+        pytest.skip("redis-server binary not found")
+    port = free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        processes.append(
+            subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(tmp_path),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        wait_for(lambda: _pings(port), timeout=10, what="private redis up")
+
+    start()
+    yield port, processes
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _pings(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def test_redis_restart_during_ingest_comes_back_empty(
+    tmp_path: Path, fault_database: str, private_redis: tuple[int, list[subprocess.Popen[bytes]]]
+) -> None:
+    port, processes = private_redis
+    with fault_rig(tmp_path, fault_database, f"redis://127.0.0.1:{port}/0") as rig:
+        rig.start("beat", "beat", "--loglevel", "WARNING", "--schedule", str(rig.logs / "beat.db"))
+        rig.start_worker()
+        ids: list[str] = []
+        load = in_background(lambda: ids.extend(rig.submit(TICKETS, prefix="redis", threads=2)))
+        wait_for(
+            lambda: len(ids) > 0 or rig.store.count_by_status().get("done", 0) >= 100,
+            timeout=120,
+            what="load under way",
+        )
+        processes[-1].kill()  # gone, with every message it held
+        processes[-1].wait(timeout=10)
+        time.sleep(2)  # an outage of a couple of seconds while tickets keep arriving
+        processes.append(
+            subprocess.Popen(
+                [
+                    shutil.which("redis-server") or "redis-server",
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(tmp_path),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        wait_for(lambda: _pings(port), timeout=10, what="redis back")
+        load.join(timeout=300)
+        rig.wait_drained(ids, timeout=300)
+        result = rig.report("redis_restart_empty", ids)
+        assert_clean(result)
+        assert result["requeued"] > 0  # what Redis lost, the store's sweeper put back
