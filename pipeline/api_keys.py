@@ -81,7 +81,7 @@ def create_key(store: TicketStore, pepper: bytes, name: str, role: Role, source:
 
 def list_keys(store: TicketStore) -> list[ApiKey]:
     """Every key's public facts, oldest first."""
-    with store.transaction() as session:
+    with store.read() as session:
         rows = session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))
         return [_public(r) for r in rows]
 
@@ -124,7 +124,7 @@ class KeyVerifier:
             cached = self._cache.get(prefix)
         if cached is not None and cached[0] > now:
             return cached[1]
-        with self._store.transaction() as session:
+        with self._store.read() as session:
             row = session.scalars(select(ApiKeyRow).where(ApiKeyRow.prefix == prefix)).one_or_none()
             if row is not None:
                 session.expunge(row)

@@ -12,7 +12,6 @@ import redis
 
 from pipeline.errors import DepartmentUnavailable
 
-
 log = logging.getLogger("triage.circuit")
 
 

@@ -43,4 +43,4 @@ class LLMUnavailable(TransientError):
 
 
 class LLMRejected(PermanentError):
-    """The LLM provider refused the request (400/401/403) or answered outside the schema."""
+    """The LLM provider refused the request (400/401/403) or blocked the prompt."""

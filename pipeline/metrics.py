@@ -98,7 +98,7 @@ class PipelineStateCollector(Collector):
             .group_by(TicketRow.status)
         )
         try:
-            with self._store.transaction() as session:
+            with self._store.read() as session:
                 rows = session.execute(query).all()
         except Exception:
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 EMAIL, PHONE, CARD, IBAN = "email", "phone", "card", "iban"
 
@@ -26,12 +27,17 @@ _PHONE = re.compile(
     rf"|0\d{{1,4}}(?:{_SEP}\d{{2,8}}){{1,4}}"  # national trunk 0: 030 1234567, 06 12 34 56 78
     r"|0\d{8,11}"  # 01712345678
     r"|\d{3}[.\- ]\d{3}[.\- ]\d{4}"  # 555-123-4567
+    r"|[1-9]\d{9,14}"  # 5551234567: a phone only after a phone word (see _PHONE_CUE)
     r")(?![\w])"
+)
+_PHONE_CUE = re.compile(
+    r"(?:phone|tel|telephone|mobile|cell|call|text|sms|whatsapp|fax|reach)\b[^\d\n]{0,20}$",
+    re.IGNORECASE,
 )
 # An identifier the customer labelled as such is not a phone number.
 _ID_LABEL = re.compile(
-    r"(?:order|invoice|ticket|ref(?:erence)?|case|tracking|account|customer|id|no|nr|#)"
-    r"\s*(?:number|no\.?|nr\.?|#)?\s*[:#]?\s*$",
+    r"(?:\b(?:order|invoice|ticket|ref|reference|case|tracking|account|customer|contract|id)"
+    r"\s*(?:number|no\.?|nr\.?|num\.?)?\s*[:#]?|#)\s*$",
     re.IGNORECASE,
 )
 _DATE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$")
@@ -66,9 +72,9 @@ def _card_span(groups: list[str]) -> tuple[int, int] | None:
             digits += groups[end]
             if len(digits) > 19:
                 break
-            if len(digits) >= 13 and luhn_ok(digits):
-                if best is None or end - start > best[1] - best[0]:
-                    best = (start, end)
+            wider = best is None or end - start > best[1] - best[0]
+            if len(digits) >= 13 and wider and luhn_ok(digits):
+                best = (start, end)
     return best
 
 
@@ -84,10 +90,6 @@ def _mask_card(match: re.Match[str]) -> str:
     return before + "[card]" + after
 
 
-def _phone_replacer(text: str) -> re.Match[str] | None:
-    return None
-
-
 def _mask_phones(text: str) -> tuple[str, bool]:
     out: list[str] = []
     last = 0
@@ -95,11 +97,14 @@ def _mask_phones(text: str) -> tuple[str, bool]:
     for match in _PHONE.finditer(text):
         candidate = match.group()
         digits = sum(c.isdigit() for c in candidate)
-        international = candidate.startswith(("+", "00"))
-        plausible = (8 if international else 9) <= digits <= 15 or (
-            candidate[0] == "(" or candidate[3:4] in ".- "  # (555) 123-4567 / 555-123-4567
-        ) and digits >= 10
-        labelled = _ID_LABEL.search(text[max(0, match.start() - 40) : match.start()])
+        # Short runs are order numbers, amounts, codes: a phone number has 8 (9 without a
+        # country code) to 15 digits.
+        plausible = (8 if candidate.startswith(("+", "00")) else 9) <= digits <= 15
+        before = text[max(0, match.start() - 40) : match.start()]
+        cue = _PHONE_CUE.search(before)
+        labelled = not cue and _ID_LABEL.search(before)
+        if candidate.isdigit() and not candidate.startswith("0") and not cue:
+            continue  # a bare digit run is an id unless the customer calls it a phone number
         if not plausible or labelled or _DATE.match(candidate) or _IPV4.match(candidate):
             continue
         out.append(text[last : match.start()])
@@ -114,7 +119,11 @@ def mask_pii(text: str) -> tuple[str, set[str]]:
     """Replace personal data with [email]/[iban]/[card]/[phone]; also say which kinds were found."""
     kinds: set[str] = set()
     # Order matters: e-mails and IBANs contain digits that the card and phone rules would split.
-    steps = ((EMAIL, _EMAIL, lambda _m: "[email]"), (IBAN, _IBAN, _mask_iban), (CARD, _DIGIT_RUN, _mask_card))
+    steps: list[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+        (EMAIL, _EMAIL, lambda _match: "[email]"),
+        (IBAN, _IBAN, _mask_iban),
+        (CARD, _DIGIT_RUN, _mask_card),
+    ]
     for kind, pattern, replace in steps:
         new = pattern.sub(replace, text)
         if new != text:

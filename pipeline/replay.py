@@ -37,7 +37,7 @@ def reopen_matching(
         query = query.where(TicketRow.updated_at >= since)
     if category is not None:
         query = query.where(TicketRow.category == category)
-    with store.transaction() as session:
+    with store.read() as session:
         candidates = list(session.execute(query.order_by(TicketRow.updated_at).limit(limit)))
     reopened: list[Reopened] = []
     for ticket_id, queue in candidates:

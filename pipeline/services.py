@@ -34,7 +34,25 @@ def build_classifier(settings: Settings, routing: RoutingTable, local: Classifie
     choice = settings.effective_classifier()
     if choice is ClassifierChoice.local:
         return local
-    raise ConfigurationError(f"classifier {choice.value!r} is not available yet")
+    if settings.gemini_key() is None and not settings.gemini_vertex_project:
+        raise ConfigurationError(
+            f"TRIAGE_CLASSIFIER={choice.value} needs GEMINI_API_KEY (or GOOGLE_API_KEY, or "
+            "TRIAGE_GEMINI_VERTEX_PROJECT with TRIAGE_GEMINI_VERTEX_LOCATION)"
+        )
+    from pipeline.classifiers.cascade import CascadeClassifier
+    from pipeline.classifiers.decision_cache import build_decision_cache
+    from pipeline.classifiers.gemini import GeminiClassifier
+    from pipeline.llm_budget import build_budget
+
+    gemini = GeminiClassifier(
+        settings,
+        routing.category_descriptions(),
+        budget=build_budget(settings),
+        cache=build_decision_cache(settings),
+    )
+    if choice is ClassifierChoice.gemini:
+        return gemini
+    return CascadeClassifier(local, gemini, settings.cascade_threshold)
 
 
 @dataclass

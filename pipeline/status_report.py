@@ -63,7 +63,7 @@ def gather_status(store: TicketStore, redis_url: str | None) -> StatusReport:
     """Read everything the status screen shows."""
     since = utcnow() - timedelta(hours=1)
     pending_statuses = [TicketStatus.received, TicketStatus.classified, TicketStatus.routed]
-    with store.transaction() as session:
+    with store.read() as session:
         recent = dict(
             session.execute(
                 select(TicketRow.status, func.count())

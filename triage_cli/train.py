@@ -106,9 +106,16 @@ def train_command(
     help="model file [default: TRIAGE_LOCAL_MODEL, else the model of the bundled samples]",
 )
 @click.option("--map", "column_map", default=None, metavar="OURS=THEIRS,...", help=MAP_HELP)
+@click.option(
+    "--threshold",
+    default=0.55,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="review threshold to report coverage and accuracy at",
+)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object instead")
 def eval_command(
-    file: Path, model_path: Path | None, column_map: str | None, as_json: bool
+    file: Path, model_path: Path | None, column_map: str | None, threshold: float, as_json: bool
 ) -> None:
     """Score the local classifier on a labelled file: accuracy, macro-F1, confusions."""
     from pipeline.classifiers.local import load_local_classifier
@@ -119,7 +126,7 @@ def eval_command(
         classifier = load_local_classifier(model_path)
     except (ModelFileError, ConfigurationError) as exc:
         raise UsageFailure(str(exc)) from exc
-    result = evaluate(classifier, examples)
+    result = evaluate(classifier, examples, threshold=threshold)
     if as_json:
         click.echo(json.dumps({"model": classifier.model_version, **result.as_dict()}))
         return
@@ -142,6 +149,12 @@ def _print_evaluation(result: Evaluation, model_version: str) -> None:
         click.echo("most frequent confusions (true -> predicted):")
         for true, predicted, count in result.confusions:
             click.echo(f"  {true} -> {predicted}: {count}")
+    if result.ece is not None and result.above_threshold_share is not None:
+        click.echo(
+            f"calibration: ECE={result.ece:.3f}; confidence >= {result.threshold:.2f} for "
+            f"{result.above_threshold_share:.1%} of tickets, accuracy there "
+            f"{_fmt(result.above_threshold_accuracy)} (the rest would go to review)"
+        )
     if result.urgency_accuracy is not None:
         click.echo(f"urgency accuracy={result.urgency_accuracy:.3f}")
     click.echo(f"accuracy={result.accuracy:.3f} macro_f1={result.macro_f1:.3f} n={result.n}")

@@ -70,7 +70,7 @@ def create_job(store: TicketStore, source: str, path: str, options: dict[str, An
 
 def get_job(store: TicketStore, job_id: str | None = None) -> BackfillJob:
     """A job by id, or the newest one."""
-    with store.transaction() as session:
+    with store.read() as session:
         query = select(BackfillJobRow)
         query = (
             query.where(BackfillJobRow.id == job_id)
@@ -105,7 +105,7 @@ def add_enqueued(store: TicketStore, job_id: str, count: int) -> None:
 
 def job_ticket_statuses(store: TicketStore, job_id: str) -> dict[str, int]:
     """How many of the job's tickets are in each status."""
-    with store.transaction() as session:
+    with store.read() as session:
         rows = session.execute(
             select(TicketRow.status, func.count())
             .where(TicketRow.job_id == job_id)

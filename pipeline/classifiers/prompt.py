@@ -69,7 +69,8 @@ def response_schema(categories: Collection[str]) -> dict[str, Any]:
 
 # Characters that could open or close a tag once the text is read as markup, lookalikes
 # included (NFKC folds the fullwidth and small forms to ASCII first).
-_OPEN, _CLOSE = "<\u2039\u2329\u27e8\u3008", ">\u203a\u232a\u27e9\u3009"  # < ‹ 〈 ⟨ 〈
+_OPEN = "<\u2039\u2329\u27e8\u3008"  # less-than, single angle quote, angle brackets
+_CLOSE = ">\u203a\u232a\u27e9\u3009"
 _MARKUP = str.maketrans(
     {"&": "&amp;"} | dict.fromkeys(_OPEN, "&lt;") | dict.fromkeys(_CLOSE, "&gt;")
 )
@@ -124,9 +125,16 @@ def parse_answer(
         answer = ModelAnswer.model_validate_json(text, context={"categories": set(categories)})
     except ValidationError as exc:
         # Name the fields and the error kinds only: the input may quote the ticket.
-        problems = sorted({f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['type']}"
-                           for e in exc.errors(include_input=False, include_url=False)})
-        raise LLMBadAnswer("the model's answer is outside the schema: " + "; ".join(problems))
+        problems = sorted(
+            {
+                f"{'.'.join(map(str, error['loc'])) or 'answer'}: {error['type']}"
+                for error in exc.errors(include_input=False, include_url=False)
+            }
+        )
+        # from None: pydantic's own message quotes the input, which may quote the ticket.
+        raise LLMBadAnswer(
+            "the model's answer is outside the schema: " + "; ".join(problems)
+        ) from None
     return Classification(
         category=answer.category,
         urgency=Urgency(answer.urgency),

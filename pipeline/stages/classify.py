@@ -3,11 +3,49 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from pipeline.classification import Classifier
+from pipeline.classification import Classification, Classifier, TicketText
+from pipeline.errors import LLMRejected, LLMUnavailable
 from pipeline.lifecycle import Stage, TicketStatus
+from pipeline.llm_budget import LLMBudgetExhausted
+from pipeline.metrics import LLM_CACHE_HITS, LLM_REQUESTS, LLM_TOKENS
 from pipeline.stages import StageOutcome, skipped
 from pipeline.store.tickets import TicketStore, append_audit
+
+
+def decide(
+    classifier: Classifier, ticket: TicketText, queue: str
+) -> tuple[Classification, dict[str, Any]]:
+    """Ask the classifier; LLM classifiers also say what the call cost (for the audit trail)."""
+    with_details = getattr(classifier, "classify_with_details", None)
+    if with_details is None:
+        return classifier.classify(ticket), {}
+    try:
+        decision, details = with_details(ticket, queue=queue)
+    except LLMBudgetExhausted:
+        LLM_REQUESTS.labels("budget_wait").inc()
+        raise
+    except LLMUnavailable as error:
+        LLM_REQUESTS.labels("rate_limited" if "429" in str(error) else "unavailable").inc()
+        raise
+    except LLMRejected:
+        LLM_REQUESTS.labels("rejected").inc()
+        raise
+    audit = details.as_audit() if hasattr(details, "as_audit") else dict(details)
+    _count_llm_use(audit.get("llm_call", audit))
+    return decision, audit
+
+
+def _count_llm_use(call: dict[str, Any]) -> None:
+    if call.get("provider") is None:
+        return  # the cascade's local model answered: no LLM call
+    if call.get("cache_hit"):
+        LLM_CACHE_HITS.inc()
+        return
+    LLM_REQUESTS.labels("ok").inc()
+    LLM_TOKENS.labels("prompt").inc(call.get("prompt_tokens") or 0)
+    LLM_TOKENS.labels("output").inc(call.get("output_tokens") or 0)
 
 
 def classify_ticket(
@@ -27,7 +65,7 @@ def classify_ticket(
         return skipped(ticket_id, Stage.classify, ticket.status)
     started = time.perf_counter()
     # The classifier runs outside any transaction: an LLM call must not hold a database lock.
-    decision = classifier.classify(ticket.text())
+    decision, call = decide(classifier, ticket.text(), ticket.queue)
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     with store.transaction() as session:
         moved = store.move(
@@ -63,6 +101,7 @@ def classify_ticket(
                 "model": decision.model,
                 "latency_ms": latency_ms,
                 **({"fallback": review_reason} if review_reason else {}),
+                **call,
             },
             attempt=attempt,
         )

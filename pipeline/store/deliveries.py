@@ -24,7 +24,7 @@ def find_delivery(
     store: TicketStore, ticket_id: str, department: str, generation: int
 ) -> DeliveryRow | None:
     """The delivery record for this ticket, department and generation, if any."""
-    with store.transaction() as session:
+    with store.read() as session:
         return session.scalars(
             select(DeliveryRow).where(
                 DeliveryRow.ticket_id == ticket_id,
@@ -76,7 +76,7 @@ def save_delivery_attempt(
 
 def list_deliveries(store: TicketStore, ticket_id: str) -> list[DeliveryRow]:
     """Every delivery record of a ticket, oldest first."""
-    with store.transaction() as session:
+    with store.read() as session:
         return list(
             session.scalars(
                 select(DeliveryRow)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -29,6 +32,8 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
 def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves (below): pysqlite's implicit BEGIN is deferred.
+        dbapi_connection.isolation_level = None
         # Several processes share one file: WAL lets readers run beside the writer, and the busy
         # timeout makes a writer wait for the lock instead of failing at once.
         cursor = dbapi_connection.cursor()
@@ -38,6 +43,36 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A deferred transaction that reads then writes must upgrade its lock, and when two
+        # writers collide SQLite's busy handler backs off in sleeps of up to 100 ms. Writers
+        # take the lock up front (and queue on a mutex in-process); readers never block in WAL.
+        writing = getattr(_write_intent, "active", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+
+_write_intent = threading.local()
+_write_locks: dict[int, threading.RLock] = {}
+_write_locks_guard = threading.Lock()
+
+
+@contextmanager
+def write_transaction_guard(engine: Engine) -> Iterator[None]:
+    """Around a write transaction: on SQLite, one writer per process at a time, lock taken early."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    with _write_locks_guard:
+        lock = _write_locks.setdefault(id(engine), threading.RLock())
+    with lock:
+        previous = getattr(_write_intent, "active", False)
+        _write_intent.active = True
+        try:
+            yield
+        finally:
+            _write_intent.active = previous
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

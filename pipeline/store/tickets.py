@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from pipeline.errors import TicketNotFound, TriageError
 from pipeline.lifecycle import Queue, Stage, TicketStatus
 from pipeline.models import AuditEntry, TicketRecord, TicketSubmission
-from pipeline.store.engine import session_factory
+from pipeline.store.engine import session_factory, write_transaction_guard
 from pipeline.store.schema import AuditEventRow, TicketRow, utcnow
 
 
@@ -69,7 +69,13 @@ class TicketStore:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One transaction: committed on success, rolled back on any error."""
-        with self._sessions.begin() as session:
+        with write_transaction_guard(self.engine), self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session (never takes the write lock; loaded objects stay readable)."""
+        with self._sessions() as session:
             yield session
 
     def ping(self) -> None:

@@ -22,6 +22,7 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-case names
     raw: bytes
     received_at: float  # time.monotonic() on arrival
+    received_wall: float  # time.time() on arrival: comparable with other processes' clocks
 
     @property
     def body(self) -> Any:
@@ -164,6 +165,7 @@ class GeminiStub:
                     headers={k.lower(): v for k, v in self.headers.items()},
                     raw=raw,
                     received_at=time.monotonic(),
+                    received_wall=time.time(),
                 )
                 answer = stub._answer(request)
                 if answer.hold_s:
@@ -192,7 +194,11 @@ class GeminiStub:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="gemini-stub", daemon=True
+            # A short poll keeps shutdown() quick (the default waits up to 0.5 s).
+            target=self._server.serve_forever,
+            args=(0.02,),
+            name="gemini-stub",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -109,7 +109,8 @@ def test_jsonl_gzip_with_rejects(env: TicketStore, tmp_path: Path) -> None:
     result = backfill(str(path))
     assert result.exit_code == 1  # rows were rejected
     assert "stored 2" in result.output and "rejected 2" in result.output
-    rejects = list(csv.reader(open(f"{path.resolve()}.rejects.csv", encoding="utf-8")))
+    with open(f"{path.resolve()}.rejects.csv", encoding="utf-8") as handle:
+        rejects = list(csv.reader(handle))
     assert rejects[0] == ["line", "reason"]
     assert [r[0] for r in rejects[1:]] == ["2", "3"]
     assert "description" in rejects[2][1]
