@@ -21,6 +21,7 @@ from pipeline.api_keys import KeyVerifier
 from pipeline.circuit import build_circuit_breaker
 from pipeline.errors import ConfigurationError
 from pipeline.metrics import PipelineStateCollector
+from pipeline.routing import load_routing
 from pipeline.services import open_store
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
@@ -60,6 +61,7 @@ def create_app(
             settings.shared_redis_url(), settings.circuit_threshold, settings.circuit_cooldown_s
         ),
         state_collector=PipelineStateCollector(store, settings.shared_redis_url()),
+        routing=load_routing(settings.routing_file),
     )
     register_ingest_metrics(app)
     register_error_handlers(app)

@@ -11,6 +11,7 @@ from ingest_api.rate_limits import KeyRateLimiter
 from pipeline.api_keys import KeyVerifier
 from pipeline.circuit import CircuitBreaker
 from pipeline.metrics import PipelineStateCollector
+from pipeline.routing import RoutingTable
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
 
@@ -26,6 +27,7 @@ class ApiContext:
     rate_limiter: KeyRateLimiter
     circuits: CircuitBreaker
     state_collector: PipelineStateCollector
+    routing: RoutingTable
 
 
 def api_context() -> ApiContext:

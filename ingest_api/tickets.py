@@ -6,9 +6,10 @@ import json
 from datetime import datetime
 
 from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, Field
 
 from ingest_api.auth import current_key, requires
-from ingest_api.bodies import parse_json, read_raw_body, validate_body
+from ingest_api.bodies import parse_json, read_json_body, read_raw_body, validate_body
 from ingest_api.context import api_context
 from ingest_api.errors import ApiError
 from ingest_api.openapi import documented
@@ -16,6 +17,7 @@ from ingest_api.presenters import acceptance_view, audit_view, ticket_view
 from ingest_api.schemas import AcceptedTicket, AuditLog, RerunAccepted, TicketPage, TicketView
 from ingest_api.signing import verify_source_signature
 from pipeline.api_keys import Role
+from pipeline.corrections import UnknownCategory, correct_category
 from pipeline.lifecycle import Stage, TicketStatus
 from pipeline.metrics import TICKETS_ACCEPTED, TICKETS_DUPLICATE
 from pipeline.models import TicketSubmission, payload_fingerprint
@@ -136,6 +138,57 @@ def rerun_route(ticket_id: str) -> tuple[Response, int]:
 def replay_ticket(ticket_id: str) -> tuple[Response, int]:
     """Resume a finished ticket where it failed (a new delivery generation)."""
     return _rerun(ticket_id, None)
+
+
+class CategoryCorrection(BaseModel):
+    """A person's verdict on a ticket's category."""
+
+    category: str = Field(min_length=1, max_length=64)
+
+
+class CorrectionResult(BaseModel):
+    """What the correction changed; `rerouted` tickets go to their new department."""
+
+    id: str
+    previous_category: str | None
+    category: str
+    department: str
+    rerouted: bool
+
+
+@tickets.post("/tickets/<ticket_id>/category")
+@documented(
+    "Correct a ticket's category (a training label; re-routes if the department changes)",
+    {200: CorrectionResult},
+    request=CategoryCorrection,
+    errors=(409,),
+)
+@requires(Role.admin)
+def correct_ticket_category(ticket_id: str) -> Response:
+    """Record a person's category; enqueue the route stage when the department changes."""
+    context = api_context()
+    body = validate_body(CategoryCorrection, read_json_body(64 * 1024))
+    routing = context.routing
+    try:
+        correction = correct_category(
+            context.store, routing, ticket_id, body.category, actor=f"key:{current_key().name}"
+        )
+    except UnknownCategory as error:
+        raise ApiError(
+            422, "unknown_category", str(error), {"categories": sorted(routing.categories)}
+        ) from None
+    except TicketBusy as busy:
+        raise ApiError(409, "ticket_in_progress", str(busy)) from None
+    if correction.rerouted:
+        enqueue_after_commit(context.celery, ticket_id, start=Stage.route)
+    result = CorrectionResult(
+        id=ticket_id,
+        previous_category=correction.previous_category,
+        category=correction.category,
+        department=correction.department,
+        rerouted=correction.rerouted,
+    )
+    return jsonify(result.model_dump())
 
 
 @tickets.get("/tickets")

@@ -195,3 +195,73 @@ def test_replay_resumes_a_failed_ticket_at_its_failed_stage(
     assert (message.task, message.args) == ("triage.route", [ticket_id])
     assert store.get(ticket_id).generation == 2
     assert client.get("/tickets?status=failed").get_json()["tickets"] == []
+
+
+def finish_as(store: TicketStore, ticket_id: str, **values: object) -> None:
+    with store.transaction() as session:
+        store.move(session, ticket_id, expected=None, values=values)
+
+
+def test_correction_reroutes_when_the_department_changes(
+    client: FlaskClient, store: TicketStore, celery_app: Celery
+) -> None:
+    ticket_id = client.post("/tickets", json=TICKET).get_json()["id"]
+    drain_queue(celery_app, "live")
+    finish_as(
+        store,
+        ticket_id,
+        status="needs_review",
+        category="billing",
+        confidence=0.3,
+        department="review",
+        review_reason="confidence 0.30 below threshold 0.55",
+    )
+
+    response = client.post(f"/tickets/{ticket_id}/category", json={"category": "refund"})
+
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "id": ticket_id,
+        "previous_category": "billing",
+        "category": "refund",
+        "department": "finance",
+        "rerouted": True,
+    }
+    ticket = store.get(ticket_id)
+    assert (ticket.status, ticket.known_category, ticket.classifier, ticket.generation) == (
+        "classified",
+        "refund",
+        "person",
+        2,
+    )
+    [message] = drain_queue(celery_app, "live")
+    assert (message.task, message.args) == ("triage.route", [ticket_id])
+    corrected = store.audit_trail(ticket_id)[-1]
+    assert (corrected.event, corrected.detail["from"], corrected.detail["to"]) == (
+        "corrected",
+        "billing",
+        "refund",
+    )
+
+
+def test_confirmation_without_department_change_is_a_label_only(
+    client: FlaskClient, store: TicketStore, celery_app: Celery
+) -> None:
+    ticket_id = client.post("/tickets", json=TICKET).get_json()["id"]
+    drain_queue(celery_app, "live")
+    finish_as(
+        store, ticket_id, status="done", category="refund", confidence=0.9, department="finance"
+    )
+    response = client.post(f"/tickets/{ticket_id}/category", json={"category": "billing"})
+    assert response.get_json()["rerouted"] is False  # billing also goes to finance
+    assert store.get(ticket_id).status == "done"
+    assert store.get(ticket_id).known_category == "billing"
+    assert drain_queue(celery_app, "live") == []
+
+
+def test_correction_to_an_unknown_category_is_422(client: FlaskClient, store: TicketStore) -> None:
+    ticket_id = client.post("/tickets", json=TICKET).get_json()["id"]
+    finish_as(store, ticket_id, status="done", category="refund", department="finance")
+    response = client.post(f"/tickets/{ticket_id}/category", json={"category": "warranty"})
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "unknown_category"
