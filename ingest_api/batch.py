@@ -18,7 +18,7 @@ from pipeline.lifecycle import Queue, Stage
 from pipeline.metrics import TICKETS_ACCEPTED, TICKETS_DUPLICATE
 from pipeline.store.bulk import insert_audit_events, insert_new_tickets
 from pipeline.store.schema import TicketRow, utcnow
-from workers.chains import enqueue_after_commit
+from workers.chains import enqueue_groups_after_commit
 
 batch = Blueprint("batch", __name__)
 
@@ -108,10 +108,13 @@ def create_batch() -> tuple[Response, int]:
             if keys
             else {}
         )
+    accepted_ids = [row["id"] for _, row in prepared if row["id"] in new_ids]
+    enqueue_groups_after_commit(
+        context.celery, accepted_ids, group_size=context.settings.llm_group_size
+    )
     for index, row in prepared:
         if row["id"] in new_ids:
             results.append(BatchItem(index=index, status="accepted", id=row["id"]))
-            enqueue_after_commit(context.celery, row["id"], queue=Queue.backfill)
         else:
             results.append(
                 BatchItem(index=index, status="duplicate", id=existing.get(row["idempotency_key"]))

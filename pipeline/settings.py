@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     llm_backfill_share: float = Field(default=0.3, gt=0.0, le=1.0)
     llm_cache_ttl_s: int = Field(default=7 * 24 * 3600, ge=0)
     # When LLM retries are exhausted: the local decision and review, or fail the ticket.
+    # Backfills ask the classifier about this many tickets at once (one LLM request).
+    llm_group_size: int = Field(default=20, ge=1, le=100)
     llm_fallback: str = Field(default="needs_review", pattern="^(needs_review|failed)$")
 
     routing_file: Path | None = None

@@ -23,7 +23,6 @@ from pipeline.backfill.jobs import (
 )
 from pipeline.backfill.loader import BatchOutcome, load_rows
 from pipeline.backfill.sources import SourceError, parse_mapping, read_rows
-from pipeline.lifecycle import Queue
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
 
@@ -71,7 +70,7 @@ def run(
     """Store every row in batches and enqueue it on the backfill queue."""
     from pipeline.services import open_store
     from workers.celery_app import default_app
-    from workers.chains import enqueue_after_commit
+    from workers.chains import enqueue_groups_after_commit
 
     settings = Settings()
     store = open_store(settings)
@@ -86,7 +85,7 @@ def run(
     progress = _Progress(job)
 
     def publish(ticket_ids: list[str]) -> int:
-        sent = sum(enqueue_after_commit(app, t, queue=Queue.backfill) for t in ticket_ids)
+        sent = enqueue_groups_after_commit(app, ticket_ids, group_size=settings.llm_group_size)
         if sent:
             add_enqueued(store, job.id, sent)
         return sent

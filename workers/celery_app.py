@@ -15,7 +15,7 @@ from workers.config import celery_config
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ("workers.tasks", "workers.sweeper")
+TASK_MODULES = ("workers.tasks", "workers.sweeper", "workers.group_tasks")
 
 
 def create_celery_app(

@@ -45,3 +45,26 @@ def enqueue_after_commit(
         )
         return False
     return True
+
+
+def enqueue_groups_after_commit(
+    app: Celery, ticket_ids: list[str], *, group_size: int, queue: Queue = Queue.backfill
+) -> int:
+    """Publish committed tickets in groups for grouped classification; returns how many went.
+
+    A group that cannot be published leaves its tickets `received`: the sweeper's job.
+    """
+    sent = 0
+    for start in range(0, len(ticket_ids), group_size):
+        group = ticket_ids[start : start + group_size]
+        try:
+            app.signature("triage.classify_group", args=(group,), queue=queue.value).apply_async()
+        except Exception as error:
+            log.warning(
+                "broker unreachable, %d tickets left for the sweeper: %s",
+                len(group),
+                type(error).__name__,
+            )
+            continue
+        sent += len(group)
+    return sent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -96,22 +97,23 @@ class LocalClassifier:
         return [(normalise_urgency(head.labels[i]) or Urgency.normal, None) for i in found]
 
     def _top_terms(self, x: sp.csr_matrix, chosen: np.ndarray) -> list[list[str]]:
-        # Contribution of each present feature to the chosen label's score, all rows at once.
-        counts = np.diff(x.indptr)
-        weights = self.model.category.weights[x.indices, np.repeat(chosen, counts)]
-        contributions = x.data * weights
-        found = []
-        for row in range(x.shape[0]):
-            start, end = x.indptr[row], x.indptr[row + 1]
-            idx, gain = x.indices[start:end], contributions[start:end]
-            keep = gain > 0
-            readable = keep & self._readable[idx]
-            if readable.any():
-                keep = readable
-            idx, gain = idx[keep], gain[keep]
-            best = idx[np.argsort(-gain, kind="stable")[:REASON_TERMS]]
-            found.append([self._terms[j].strip() for j in best])
-        return found
+        # Each present feature's contribution to its row's chosen label, for the whole batch;
+        # a row names its best words, or its best character n-grams if no word helped.
+        rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+        gain = x.data * self.model.category.weights[x.indices, chosen[rows]]
+        readable = self._readable[x.indices]
+        helped = gain > 0
+        has_words = np.bincount(rows[helped & readable], minlength=x.shape[0]) > 0
+        keep = helped & (readable | ~has_words[rows])
+        rows, gain, index = rows[keep], gain[keep], x.indices[keep]
+        order = np.lexsort((-gain, rows))
+        rows, index = rows[order], index[order]
+        rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+        top = rank < REASON_TERMS
+        rows, index = rows[top], index[top]
+        bounds = np.searchsorted(rows, np.arange(x.shape[0] + 1))
+        terms = [self._terms[j].strip() for j in index.tolist()]
+        return [terms[a:b] for a, b in itertools.pairwise(bounds.tolist())]
 
 
 def _reason(label: str, terms: list[str], urgency: Urgency, trigger: str | None) -> str:

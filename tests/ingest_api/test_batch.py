@@ -32,7 +32,9 @@ def test_batch_stores_queues_and_reports_each_item(
     assert "description" in result["results"][1]["error"]
     ticket = store.get(result["results"][0]["id"])
     assert (ticket.queue, ticket.deliver, ticket.known_category) == ("backfill", False, "refund")
-    assert len(drain_queue(celery_app, "backfill")) == 2
+    [group] = drain_queue(celery_app, "backfill")
+    assert group.task == "triage.classify_group"
+    assert sorted(group.args[0]) == sorted([result["results"][0]["id"], result["results"][2]["id"]])
     assert drain_queue(celery_app, "live") == []
 
 
@@ -44,7 +46,8 @@ def test_batch_repeat_reports_duplicates_with_their_ids(
     again = client.post("/tickets/batch", json={"tickets": [item(2), item(3)]}).get_json()
     assert [r["status"] for r in again["results"]] == ["duplicate", "accepted"]
     assert again["results"][0]["id"] == first["results"][1]["id"]
-    assert len(drain_queue(celery_app, "backfill")) == 1
+    [group] = drain_queue(celery_app, "backfill")
+    assert group.args[0] == [again["results"][1]["id"]]
 
 
 def test_batch_size_is_limited(client: FlaskClient) -> None:

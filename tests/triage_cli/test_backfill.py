@@ -72,9 +72,11 @@ def test_csv_with_mapping_is_stored_and_enqueued_on_the_backfill_queue(
     assert result.exit_code == 0, result.output
     assert "stored 12, skipped 0 (already stored), rejected 0, enqueued 12" in result.output
     messages = drain_queue(default_app(), "backfill")
-    assert len(messages) == 12 and {m.task for m in messages} == {"triage.classify"}
+    # Grouped classification: one message per group of ids (20 by default), per batch of 5.
+    assert [m.task for m in messages] == ["triage.classify_group"] * 3
+    assert [len(m.args[0]) for m in messages] == [5, 5, 2]
     assert drain_queue(default_app(), "live") == []
-    ticket = env.get(messages[0].args[0])
+    ticket = env.get(messages[0].args[0][0])
     assert ticket.queue == "backfill" and ticket.deliver is False
     assert ticket.extra == {"channel": "email"}  # unmapped columns become metadata
     assert ticket.known_category == "shipping"
@@ -122,21 +124,21 @@ def test_interrupted_run_resumes_where_it_stopped(
     path = write_csv(tmp_path / "old.csv", helpdesk_rows(20))
     import workers.chains
 
-    real = workers.chains.enqueue_after_commit
+    real = workers.chains.enqueue_groups_after_commit
     calls = {"n": 0}
 
-    def crash_after_first_batch(*args: object, **kwargs: object) -> bool:
+    def crash_after_first_batch(*args: object, **kwargs: object) -> int:
         calls["n"] += 1
-        if calls["n"] > 5:
+        if calls["n"] > 1:
             raise KeyboardInterrupt
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(workers.chains, "enqueue_after_commit", crash_after_first_batch)
+    monkeypatch.setattr(workers.chains, "enqueue_groups_after_commit", crash_after_first_batch)
     first = CliRunner().invoke(main, ["backfill", str(path), "--map", MAP, "--batch-size", "5"])
     assert "resume with" in first.output
     job = get_job(env)
     assert (job.status, job.last_line) == ("interrupted", 10)  # the second batch committed
-    monkeypatch.setattr(workers.chains, "enqueue_after_commit", real)
+    monkeypatch.setattr(workers.chains, "enqueue_groups_after_commit", real)
 
     resumed = backfill("--resume", job.id, "--batch-size", "5")
 
@@ -144,7 +146,8 @@ def test_interrupted_run_resumes_where_it_stopped(
     assert get_job(env, job.id).stored == 20
     assert sum(env.count_by_status().values()) == 20
     # Tickets committed but not published before the crash wait in the store for the sweeper.
-    assert len(drain_queue(default_app(), "backfill")) == 5 + 10
+    published = [len(m.args[0]) for m in drain_queue(default_app(), "backfill")]
+    assert published == [5, 5, 5]
 
 
 def test_status_shows_the_job(env: TicketStore, tmp_path: Path) -> None:

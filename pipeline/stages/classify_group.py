@@ -1,0 +1,112 @@
+"""The grouped classify stage (backfills): many tickets per classifier call, one transaction."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from pipeline.classification import Classification, Classifier, TicketText
+from pipeline.lifecycle import Stage, TicketStatus
+from pipeline.models import TicketRecord
+from pipeline.store.schema import TicketRow
+from pipeline.store.tickets import TicketStore, append_audit
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    """Which tickets the group classified, and which must be classified alone."""
+
+    classified: list[str]
+    alone: list[str]
+    skipped: int
+
+    def summary(self) -> str:
+        """A short, PII-free result line."""
+        return (
+            f"classify group: {len(self.classified)} classified, {len(self.alone)} left to "
+            f"classify alone, {self.skipped} already done"
+        )
+
+
+def load_received(store: TicketStore, ticket_ids: list[str]) -> list[TicketRecord]:
+    """The tickets of the group still waiting for classification (others were done already)."""
+    with store.read() as session:
+        rows = session.scalars(
+            select(TicketRow).where(
+                TicketRow.id.in_(ticket_ids), TicketRow.status == TicketStatus.received.value
+            )
+        )
+        return [TicketRecord.model_validate(row) for row in rows]
+
+
+def decide_group(
+    classifier: Classifier, texts: list[TicketText], queue: str
+) -> tuple[dict[str, Classification], dict[str, Any]]:
+    """Grouped LLM request where the classifier has one; else one vectorised batch call."""
+    from pipeline.classifiers.gemini import GeminiClassifier
+    from pipeline.classifiers.gemini_group import classify_group
+
+    if isinstance(classifier, GeminiClassifier):
+        return classify_group(classifier, texts, queue=queue)
+    decisions = classifier.classify_many(texts)
+    return {t.id: d for t, d in zip(texts, decisions, strict=True)}, {"batched": len(texts)}
+
+
+def classify_group_of_tickets(
+    store: TicketStore, classifier: Classifier, ticket_ids: list[str], *, attempt: int = 1
+) -> GroupOutcome:
+    """Classify every `received` ticket of the group; record all answers in one transaction."""
+    tickets = load_received(store, ticket_ids)
+    if not tickets:
+        return GroupOutcome([], [], len(ticket_ids))
+    started = time.perf_counter()
+    answers, call = decide_group(classifier, [t.text() for t in tickets], tickets[0].queue)
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    classified: list[str] = []
+    with store.transaction() as session:
+        for ticket in tickets:
+            decision = answers.get(ticket.id)
+            if decision is None:
+                continue
+            moved = store.move(
+                session,
+                ticket.id,
+                expected=TicketStatus.received,
+                values={
+                    "status": TicketStatus.classified.value,
+                    "category": decision.category,
+                    "urgency": decision.urgency.value,
+                    "language": decision.language,
+                    "confidence": decision.confidence,
+                    "reason": decision.reason,
+                    "classifier": decision.classifier,
+                    "model": decision.model,
+                    "last_error": None,
+                },
+            )
+            if not moved:
+                continue
+            append_audit(
+                session,
+                ticket.id,
+                Stage.classify,
+                "classified",
+                {
+                    "category": decision.category,
+                    "urgency": decision.urgency.value,
+                    "language": decision.language,
+                    "confidence": round(decision.confidence, 4),
+                    "classifier": decision.classifier,
+                    "model": decision.model,
+                    "latency_ms": latency_ms,
+                    "grouped": True,
+                    **call,
+                },
+                attempt=attempt,
+            )
+            classified.append(ticket.id)
+    alone = [t.id for t in tickets if t.id not in answers]
+    return GroupOutcome(classified, alone, len(ticket_ids) - len(tickets))
