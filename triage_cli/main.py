@@ -11,6 +11,7 @@ from pipeline.settings import Settings
 from triage_cli.backfill import backfill
 from triage_cli.keys import keys
 from triage_cli.status import status
+from triage_cli.train import eval_command, train_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -133,6 +134,8 @@ def demo(broker: str | None, database: str | None, timeout: float, concurrency: 
 main.add_command(keys)
 main.add_command(backfill)
 main.add_command(status)
+main.add_command(train_command)
+main.add_command(eval_command)
 
 
 @main.command()
