@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,8 @@ class StubDepartments:
 
     received: list[ReceivedDelivery] = field(default_factory=list)
     fail_with: int | None = None
+    delay_s: float = 0.0  # answer this late (a slow department)
+    started: int = 0  # requests that arrived (answered or not yet)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -37,8 +40,12 @@ class StubDepartments:
         parts = request.path.strip("/").split("/")
         if request.method != "POST" or len(parts) != 2 or parts[0] != "departments":
             return Response("not found", status=404)(environ, start_response)
+        with self._lock:
+            self.started += 1
         if self.fail_with is not None:
             return Response("unavailable", status=self.fail_with)(environ, start_response)
+        if self.delay_s:
+            time.sleep(self.delay_s)
         delivery = ReceivedDelivery(
             department=parts[1],
             idempotency_key=request.headers.get("Idempotency-Key"),

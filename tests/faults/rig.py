@@ -162,10 +162,15 @@ class FaultRig:
                     ).all()
                 )
             )
-            events = Counter(dict(session.execute(
-                select(AuditEventRow.event, func.count())
-                .where(AuditEventRow.ticket_id.in_(unique))
-                .group_by(AuditEventRow.event)).all()))
+            events = Counter(
+                dict(
+                    session.execute(
+                        select(AuditEventRow.event, func.count())
+                        .where(AuditEventRow.ticket_id.in_(unique))
+                        .group_by(AuditEventRow.event)
+                    ).all()
+                )
+            )
         deliveries = self.department.snapshot()
         keys_per_ticket: dict[str, set[str | None]] = {}
         for delivery in deliveries:

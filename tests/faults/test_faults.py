@@ -16,11 +16,12 @@ from sqlalchemy import create_engine, text
 
 from tests.faults.rig import FaultRig, fault_rig, in_background
 from tests.support.processes import free_port
-from tests.support.servers import require_server
+from tests.support.servers import redis_url, require_server
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 TICKETS = 500
+FAULT_LLM_REDIS_DB = 15
 
 
 def finished(rig: FaultRig) -> int:
@@ -206,3 +207,46 @@ def test_redis_restart_during_ingest_comes_back_empty(
         result = rig.report("redis_restart_empty", ids)
         assert_clean(result)
         assert result["requeued"] > 0  # what Redis lost, the store's sweeper put back
+
+
+def test_llm_answers_429_for_a_burst(tmp_path: Path, fault_database: str) -> None:
+    from tests.support.gemini_stub import error_response, running_stub
+
+    broker = redis_url(FAULT_LLM_REDIS_DB)
+    redis.Redis.from_url(broker).flushdb()
+    with running_stub() as stub, fault_rig(tmp_path, fault_database, broker) as rig:
+        rig.env.update(
+            TRIAGE_CLASSIFIER="gemini",
+            GEMINI_API_KEY="stub-key",
+            TRIAGE_GEMINI_BASE_URL=stub.url,
+            TRIAGE_LLM_REQUESTS_PER_MINUTE="100000",
+        )
+        stub.enqueue(*[error_response(429, "RESOURCE_EXHAUSTED", retry_delay="1s")] * 150)
+        rig.start("beat", "beat", "--loglevel", "WARNING", "--schedule", str(rig.logs / "beat.db"))
+        rig.start_worker()
+        ids = rig.submit(TICKETS, prefix="llm")
+        rig.wait_drained(ids, timeout=240)
+        result = rig.report("llm_429_burst", ids)
+        assert_clean(result)
+        assert result["retried"] >= 150  # every 429 was an attempt the task retried
+        assert len(stub.recorded()) >= TICKETS + 150
+    redis.Redis.from_url(broker).flushdb()
+
+
+def test_sigterm_lets_running_tasks_finish(rig: FaultRig) -> None:
+    rig.department.delay_s = 2.0  # deliveries in flight when the signal comes
+    rig.start_worker("graceful")
+    ids = rig.submit(6, prefix="term")
+    wait_for(
+        lambda: rig.department.started >= 1, timeout=60, interval=0.05, what="a delivery in flight"
+    )
+    rig.kill("graceful", signal.SIGTERM)  # warm shutdown: running tasks complete first
+    started_before_exit = rig.department.started
+    completed = len(rig.department.snapshot())
+    assert completed >= 1 and completed == started_before_exit  # none cut off mid-request
+    rig.department.delay_s = 0
+    rig.start_worker("after")
+    rig.wait_drained(ids, timeout=120)
+    result = rig.report("worker_sigterm", ids)
+    assert_clean(result)
+    assert result["redelivered"] == 0  # nothing the first worker had started was sent again
