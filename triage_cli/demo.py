@@ -154,13 +154,22 @@ def run_demo(broker: str | None, database: str | None, timeout_s: float, concurr
 
 def wait_until_final(store: TicketStore, ticket_ids: list[str], deadline: float) -> int:
     """Poll the store until every ticket is final or the deadline passes; shows progress."""
+    on_terminal = sys.stdout.isatty()
+    last_print = 0.0
     while True:
         counts = store.count_by_status(ticket_ids)
         final = sum(n for status, n in counts.items() if status in FINAL_STATUSES)
-        line = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
-        print(f"\r  {final}/{len(ticket_ids)} final ({line})", end="", flush=True)
-        if final == len(ticket_ids) or time.monotonic() > deadline:
-            print()
+        finished = final == len(ticket_ids) or time.monotonic() > deadline
+        # One line redrawn on a terminal; a line every 2 s in a log.
+        if on_terminal or finished or time.monotonic() - last_print >= 2:
+            line = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
+            text = f"  {final}/{len(ticket_ids)} final ({line})"
+            print(f"\r{text:<100}" if on_terminal else text, end="" if on_terminal else "\n",
+                  flush=True)
+            last_print = time.monotonic()
+        if finished:
+            if on_terminal:
+                print()
             return final
         time.sleep(0.2)
 

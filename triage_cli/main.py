@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -128,6 +129,8 @@ def demo(broker: str | None, database: str | None, timeout: float, concurrency: 
     from triage_cli.demo import run_demo
 
     configure_logging(Settings(log_format="text", log_level="WARNING"))
+    # The in-memory transport has no host name and kombu says so on every connection.
+    logging.getLogger("kombu.connection").setLevel(logging.ERROR)
     sys.exit(run_demo(broker, database, timeout, concurrency))
 
 
