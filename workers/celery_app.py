@@ -7,7 +7,7 @@ import os
 from functools import cache
 
 from celery import Celery
-from celery.signals import worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
 from pipeline.services import Services, build_services
 from pipeline.settings import Settings
@@ -61,3 +61,28 @@ def _forget_dead_pool_process(**_: object) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(os.getpid())
+
+
+@worker_ready.connect
+def _warm_up_main_process(sender: object = None, **_: object) -> None:
+    """Load the classifier before the first ticket (thread and solo pools run tasks here)."""
+    app = getattr(sender, "app", None)
+    if app is not None and hasattr(app, "triage_services"):
+        _warm_up(app)
+
+
+@worker_process_init.connect
+def _warm_up_pool_process(**_: object) -> None:
+    """Each prefork child loads its own services (no connection crosses a fork)."""
+    from celery import current_app
+
+    if hasattr(current_app, "triage_services"):
+        _warm_up(current_app)
+
+
+def _warm_up(app: Celery) -> None:
+    try:
+        classifier = services_for(app).classifier
+        log.info("classifier ready: %s %s", classifier.name, classifier.model_version)
+    except Exception:  # the first task will report the same problem, per ticket
+        log.exception("could not prepare the classifier")
