@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.classification import Classifier, TicketText, Urgency
-from pipeline.classifiers import local, training
+from pipeline.classifiers import training
 from pipeline.classifiers.language import DEFAULT_GLOSSARY, Glossary
 from pipeline.classifiers.local import LocalClassifier, cached_model, load_local_classifier
 from pipeline.classifiers.model_file import ModelFileError, normalise_text, write_model
@@ -267,11 +267,11 @@ def test_default_model_is_trained_once_then_cached(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the cached model should have been loaded, not retrained")
 
-    monkeypatch.setattr(local, "train_model", refuse)
-    second = cached_model(lambda: small_examples, tmp_path)
+    with monkeypatch.context() as patched:
+        patched.setattr(training, "train_model", refuse)
+        second = cached_model(lambda: small_examples, tmp_path)
     assert second.version == first.version
     # Other data means another cache entry.
-    monkeypatch.setattr(local, "train_model", training.train_model)
     cached_model(lambda: small_examples[:-1], tmp_path)
     assert len(list(tmp_path.glob("samples-*.model"))) == 2
 

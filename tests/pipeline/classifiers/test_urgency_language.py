@@ -96,3 +96,27 @@ def test_glossary_leaves_english_alone() -> None:
     glossary = Glossary(DEFAULT_GLOSSARY)
     for text in english:
         assert glossary.expand(normalise_text(text)) == normalise_text(text)
+
+
+def test_batch_language_scoring_agrees_with_py3langid() -> None:
+    # The batch path re-does py3langid's scoring with its tables: it must answer the same.
+    texts = [
+        "Hello, my parcel never arrived and I would like a refund.",
+        "Hallo, ich habe meine Rechnung doppelt bezahlt.",
+        "Bonjour, je n'arrive pas à me connecter à mon compte.",
+        "Buongiorno, il pagamento non funziona.",
+        "Goedemorgen, mijn bestelling is beschadigd aangekomen.",
+        "Olá, a minha encomenda nunca chegou.",
+        "¿Dónde está mi pedido? Lo necesito urgentemente.",
+        "Здравствуйте, моя посылка так и не пришла.",
+        "注文した商品がまだ届いていません。",
+        "refund please",
+        "Rechnung",
+        "ok",
+        "",
+        "#4711 !!",
+        "asdfgh qwerty zxcvb",
+    ] * 3
+    one_by_one = [detect_language(t) for t in texts]
+    assert detect_languages(texts) == one_by_one
+    assert one_by_one[:9] == ["en", "de", "fr", "it", "nl", "pt", "es", "ru", "ja"]
