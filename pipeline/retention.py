@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from pipeline.lifecycle import FINAL_STATUSES, Stage
 from pipeline.store.schema import TicketRow, utcnow
@@ -37,15 +38,8 @@ def erase_customer(store: TicketStore, customer_id: str, *, actor: str) -> int:
             )
             if not ids:
                 return erased
-            now = utcnow()
-            session.execute(
-                update(TicketRow)
-                .where(TicketRow.id.in_(ids))
-                .values(**_BLANKED, customer_id=ERASED, updated_at=now)
-            )
-            for ticket_id in ids:
-                # A tombstone: when and by whom, never what.
-                append_audit(session, ticket_id, Stage.audit, "erased", {"by": actor}, at=now)
+            # A tombstone: when and by whom, never what.
+            _blank(session, ids, "erased", {"by": actor})
             erased += len(ids)
 
 
@@ -68,19 +62,16 @@ def purge_before(store: TicketStore, before: datetime, *, actor: str) -> int:
             )
             if not ids:
                 return purged
-            now = utcnow()
-            session.execute(
-                update(TicketRow)
-                .where(TicketRow.id.in_(ids))
-                .values(**_BLANKED, customer_id=ERASED, updated_at=now)
-            )
-            for ticket_id in ids:
-                append_audit(
-                    session,
-                    ticket_id,
-                    Stage.audit,
-                    "purged",
-                    {"by": actor, "before": before.isoformat()},
-                    at=now,
-                )
+            _blank(session, ids, "purged", {"by": actor, "before": before.isoformat()})
             purged += len(ids)
+
+
+def _blank(session: Session, ids: list[str], event: str, detail: dict[str, object]) -> None:
+    now = utcnow()
+    session.execute(
+        update(TicketRow)
+        .where(TicketRow.id.in_(ids))
+        .values(**_BLANKED, customer_id=ERASED, updated_at=now)
+    )
+    for ticket_id in ids:
+        append_audit(session, ticket_id, Stage.audit, event, dict(detail), at=now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -39,7 +40,8 @@ class StatusReport(BaseModel):
     llm_cache_hits_last_hour: int
 
 
-def _percentile(values: list[float], fraction: float) -> float:
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile of `values` (0 when empty)."""
     if not values:
         return 0.0
     ordered = sorted(values)
@@ -113,8 +115,8 @@ def gather_status(store: TicketStore, redis_url: str | None) -> StatusReport:
         stage_timings=[
             StageTiming(
                 stage=stage,
-                p50_ms=_percentile(values, 0.5),
-                p95_ms=_percentile(values, 0.95),
+                p50_ms=percentile(values, 0.5),
+                p95_ms=percentile(values, 0.95),
                 count=len(values),
             )
             for stage, values in sorted(timings.items())

@@ -164,8 +164,11 @@ def wait_until_final(store: TicketStore, ticket_ids: list[str], deadline: float)
         if on_terminal or finished or time.monotonic() - last_print >= 2:
             line = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
             text = f"  {final}/{len(ticket_ids)} final ({line})"
-            print(f"\r{text:<100}" if on_terminal else text, end="" if on_terminal else "\n",
-                  flush=True)
+            print(
+                f"\r{text:<100}" if on_terminal else text,
+                end="" if on_terminal else "\n",
+                flush=True,
+            )
             last_print = time.monotonic()
         if finished:
             if on_terminal:

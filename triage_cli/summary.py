@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pipeline.lifecycle import TicketStatus
 from pipeline.models import TicketRecord
+from pipeline.status_report import percentile
 
 FINAL_COLUMNS = (TicketStatus.done, TicketStatus.needs_review, TicketStatus.failed)
 
@@ -19,15 +20,6 @@ class LabelledOutcome:
     ticket: TicketRecord
     expected_category: str
     held_out: bool
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """The nearest-rank percentile of `values` (0 when empty)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def latencies_ms(tickets: Sequence[TicketRecord]) -> list[float]:

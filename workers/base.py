@@ -24,15 +24,21 @@ from workers.celery_app import services_for
 log = logging.getLogger("triage.worker")
 
 
-class StageTask(Task):
-    """Base of every stage task: at-least-once delivery, explicit retries, no ticket text."""
+class AtLeastOnceTask(Task):
+    """Acknowledged after the work, handed back if the worker dies; retries counted by us."""
 
     abstract = True
     acks_late = True
     reject_on_worker_lost = True
     ignore_result = True
-    # Celery's own count is off: run_stage counts failed attempts itself (waits excluded).
+    # Celery's own count is off: our tasks count failed attempts themselves (waits excluded).
     max_retries = None
+
+
+class StageTask(AtLeastOnceTask):
+    """Base of every stage task: services, explicit retries, metrics, no ticket text."""
+
+    abstract = True
     stage: Stage
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import Task, shared_task
+from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 
 from pipeline.errors import PermanentError
@@ -12,24 +12,15 @@ from pipeline.lifecycle import Queue, Stage
 from pipeline.metrics import STAGE_RETRIES
 from pipeline.stages.classify_group import classify_group_of_tickets
 from pipeline.stages.failures import describe_error
+from workers.base import AtLeastOnceTask
 from workers.celery_app import services_for
 from workers.chains import enqueue_after_commit
 
 log = logging.getLogger("triage.worker")
 
 
-class GroupTask(Task):
-    """At-least-once like every stage; retries counted by hand (waits excluded)."""
-
-    abstract = True
-    acks_late = True
-    reject_on_worker_lost = True
-    ignore_result = True
-    max_retries = None
-
-
-@shared_task(bind=True, base=GroupTask, name="triage.classify_group")
-def classify_group(self: GroupTask, ticket_ids: list[str], waits: int = 0) -> str:
+@shared_task(bind=True, base=AtLeastOnceTask, name="triage.classify_group")
+def classify_group(self: AtLeastOnceTask, ticket_ids: list[str], waits: int = 0) -> str:
     """Classify a group of backfill tickets; route the answered, classify the rest alone."""
     services = services_for(self.app)
     settings = services.settings

@@ -37,6 +37,34 @@ def decide(
     return decision, audit
 
 
+def classified_values(decision: Classification) -> dict[str, Any]:
+    """The ticket columns a decision sets (and the state it moves the ticket to)."""
+    return {
+        "status": TicketStatus.classified.value,
+        "category": decision.category,
+        "urgency": decision.urgency.value,
+        "language": decision.language,
+        "confidence": decision.confidence,
+        "reason": decision.reason,
+        "classifier": decision.classifier,
+        "model": decision.model,
+        "last_error": None,
+    }
+
+
+def decision_audit(decision: Classification, latency_ms: float) -> dict[str, Any]:
+    """What the audit trail keeps of a decision (the reason stays on the ticket only)."""
+    return {
+        "category": decision.category,
+        "urgency": decision.urgency.value,
+        "language": decision.language,
+        "confidence": round(decision.confidence, 4),
+        "classifier": decision.classifier,
+        "model": decision.model,
+        "latency_ms": latency_ms,
+    }
+
+
 def _count_llm_use(call: dict[str, Any]) -> None:
     if call.get("provider") is None:
         return  # the cascade's local model answered: no LLM call
@@ -72,18 +100,7 @@ def classify_ticket(
             session,
             ticket_id,
             expected=TicketStatus.received,
-            values={
-                "status": TicketStatus.classified.value,
-                "category": decision.category,
-                "urgency": decision.urgency.value,
-                "language": decision.language,
-                "confidence": decision.confidence,
-                "reason": decision.reason,
-                "classifier": decision.classifier,
-                "model": decision.model,
-                "review_reason": review_reason,
-                "last_error": None,
-            },
+            values=classified_values(decision) | {"review_reason": review_reason},
         )
         if not moved:
             return skipped(ticket_id, Stage.classify, "already classified")
@@ -93,13 +110,7 @@ def classify_ticket(
             Stage.classify,
             "classified",
             {
-                "category": decision.category,
-                "urgency": decision.urgency.value,
-                "language": decision.language,
-                "confidence": round(decision.confidence, 4),
-                "classifier": decision.classifier,
-                "model": decision.model,
-                "latency_ms": latency_ms,
+                **decision_audit(decision, latency_ms),
                 **({"fallback": review_reason} if review_reason else {}),
                 **call,
             },

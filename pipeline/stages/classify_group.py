@@ -11,6 +11,7 @@ from sqlalchemy import select
 from pipeline.classification import Classification, Classifier, TicketText
 from pipeline.lifecycle import Stage, TicketStatus
 from pipeline.models import TicketRecord
+from pipeline.stages.classify import classified_values, decision_audit
 from pipeline.store.schema import TicketRow
 from pipeline.store.tickets import TicketStore, append_audit
 
@@ -75,17 +76,7 @@ def classify_group_of_tickets(
                 session,
                 ticket.id,
                 expected=TicketStatus.received,
-                values={
-                    "status": TicketStatus.classified.value,
-                    "category": decision.category,
-                    "urgency": decision.urgency.value,
-                    "language": decision.language,
-                    "confidence": decision.confidence,
-                    "reason": decision.reason,
-                    "classifier": decision.classifier,
-                    "model": decision.model,
-                    "last_error": None,
-                },
+                values=classified_values(decision),
             )
             if not moved:
                 continue
@@ -94,17 +85,7 @@ def classify_group_of_tickets(
                 ticket.id,
                 Stage.classify,
                 "classified",
-                {
-                    "category": decision.category,
-                    "urgency": decision.urgency.value,
-                    "language": decision.language,
-                    "confidence": round(decision.confidence, 4),
-                    "classifier": decision.classifier,
-                    "model": decision.model,
-                    "latency_ms": latency_ms,
-                    "grouped": True,
-                    **call,
-                },
+                {**decision_audit(decision, latency_ms), "grouped": True, **call},
                 attempt=attempt,
             )
             classified.append(ticket.id)
