@@ -239,17 +239,21 @@ def throughput(
 
 
 def latency(classifier: LocalClassifier, texts: Sequence[str]) -> dict[str, Any]:
-    times = []
+    """One ticket per call: wall and CPU milliseconds (CPU is what contention cannot inflate)."""
+    walls, cpus = [], []
     for text in texts:
         ticket = TicketText(description=text)
-        started = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         classifier.classify(ticket)
-        times.append((time.perf_counter() - started) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+        walls.append((time.perf_counter() - wall) * 1000)
     return {
-        "tickets": len(times),
-        "p50_ms": round(float(np.percentile(times, 50)), 3),
-        "p95_ms": round(float(np.percentile(times, 95)), 3),
-        "max_ms": round(max(times), 3),
+        "tickets": len(walls),
+        "p50_ms": round(float(np.percentile(walls, 50)), 3),
+        "p95_ms": round(float(np.percentile(walls, 95)), 3),
+        "max_ms": round(max(walls), 3),
+        "cpu_p50_ms": round(float(np.percentile(cpus, 50)), 3),
+        "cpu_p95_ms": round(float(np.percentile(cpus, 95)), 3),
     }
 
 
@@ -320,7 +324,7 @@ def print_table(results: dict[str, Any]) -> None:
             f"  {name:34s} labels={r['labels']:3d} acc={r['accuracy']:.4f} "
             f"macro_f1={r['macro_f1']:.4f} train={r['train_cpu_s']:.1f}s cpu"
         )
-    print("\ntraining (validation split + refit on all) and model size")
+    print("\ntraining (validation split; refit on all below 5,000 examples) and model size")
     for name, r in results["training"].items():
         print(
             f"  {name:22s} n={r['tickets']:6d} labels={r['labels']:3d} features={r['features']:7d} "
@@ -336,7 +340,8 @@ def print_table(results: dict[str, Any]) -> None:
     print("\nsingle ticket latency")
     for name, r in results["latency"].items():
         print(
-            f"  {name:8s} p50={r['p50_ms']:.2f} ms p95={r['p95_ms']:.2f} ms max={r['max_ms']:.2f}"
+            f"  {name:8s} wall p50={r['p50_ms']:.2f} p95={r['p95_ms']:.2f} "
+            f"max={r['max_ms']:.2f} ms; cpu p50={r['cpu_p50_ms']:.2f} p95={r['cpu_p95_ms']:.2f} ms"
         )
     print(f"\nwritten to {OUT}")
 

@@ -21,6 +21,7 @@ UNDETERMINED = "und"
 MIN_LETTERS = 4  # fewer letters than this cannot tell a language
 MIN_PROBABILITY = 0.5
 MAX_CHARS = 160  # the opening of a ticket tells its language; py3langid walks every byte
+SMALL_BATCH = 8
 _LETTER = re.compile(r"[^\W\d_]")
 
 _lock = threading.Lock()
@@ -54,7 +55,8 @@ def detect_language(text: str) -> str:
 def detect_languages(texts: Sequence[str]) -> list[str]:
     """`detect_language` for each text, scored as one batch where py3langid allows it."""
     clipped = [t[:MAX_CHARS] for t in texts]
-    found = _batch(_get_identifier(), clipped)
+    # Batch scoring has a fixed cost of its own: for a handful of texts one by one is quicker.
+    found = _batch(_get_identifier(), clipped) if len(clipped) >= SMALL_BATCH else None
     return found if found is not None else [detect_language(t) for t in clipped]
 
 

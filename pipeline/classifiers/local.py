@@ -10,10 +10,10 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-import sklearn
 
 from pipeline.classification import Classification, TicketText, Urgency
 from pipeline.classifiers.language import DEFAULT_GLOSSARY, detect_languages
@@ -26,9 +26,11 @@ from pipeline.classifiers.model_file import (
     ticket_text,
     write_model,
 )
-from pipeline.classifiers.training import RECIPE, LabelledExample, TrainingError, train_model
 from pipeline.classifiers.urgency import normalise_urgency, rule_urgency
 from pipeline.errors import ConfigurationError
+
+if TYPE_CHECKING:  # training pulls in scikit-learn: only needed to build a model
+    from pipeline.classifiers.training import LabelledExample
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +135,7 @@ def cache_dir() -> Path:
 
 def sample_examples() -> list[LabelledExample]:
     """The project's own training samples (the held-out 20% excluded) as examples."""
+    from pipeline.classifiers.training import LabelledExample
     from pipeline.samples import training_samples
 
     try:
@@ -154,6 +157,10 @@ def sample_examples() -> list[LabelledExample]:
 
 def default_model_path(examples: Sequence[LabelledExample], directory: Path) -> Path:
     """The cache file for a model of these examples under these library versions."""
+    import sklearn
+
+    from pipeline.classifiers.training import RECIPE
+
     key = hashlib.sha256()
     glossary = json.dumps(DEFAULT_GLOSSARY, sort_keys=True)
     for part in (RECIPE, str(FORMAT_VERSION), sklearn.__version__, np.__version__, glossary):
@@ -171,6 +178,8 @@ def cached_model(
     directory: Path | None = None,
 ) -> LocalModel:
     """The model of these examples from the cache, trained and cached on first use."""
+    from pipeline.classifiers import training
+
     examples = examples_source()
     path = default_model_path(examples, directory or cache_dir())
     with _build_lock:  # threads of one worker train once; processes race harmlessly
@@ -180,8 +189,8 @@ def cached_model(
             except ModelFileError as exc:
                 log.warning("rebuilding the cached local model: %s", exc)
         try:
-            model, report = train_model(examples)
-        except TrainingError as exc:
+            model, report = training.train_model(examples)
+        except training.TrainingError as exc:
             raise ConfigurationError(f"cannot train the default local model: {exc}") from exc
         try:
             write_model(model, path)

@@ -215,6 +215,17 @@ def test_two_labels_and_a_label_seen_once() -> None:
     assert decision.category == "NEWSLETTER" and decision.confidence > 0.5
 
 
+def test_large_sets_keep_the_validated_model_small_sets_are_refit() -> None:
+    examples = bitext_examples()
+    model, report = train_model(examples)  # 6,480 examples: above the refit limit
+    assert report.val_size > 1000
+    assert report.trained_on == len(examples) - report.val_size
+    assert model.info["training_size"] == report.trained_on
+    assert model.info["examples"] == len(examples)
+    _, small = train_model(examples[::10])
+    assert small.trained_on == len(examples[::10])
+
+
 def test_too_few_labels_or_unusable_labels_are_refused() -> None:
     one = [LabelledExample(description=f"text {i}", category="only") for i in range(5)]
     with pytest.raises(TrainingError, match="at least 2 labels"):
