@@ -46,7 +46,12 @@ def _fmt(value: float | None) -> str:
 
 
 @click.command("train")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False), required=False)
+@click.option(
+    "--from-store",
+    is_flag=True,
+    help="learn from tickets with a known category in TRIAGE_DATABASE_URL instead",
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -57,14 +62,32 @@ def _fmt(value: float | None) -> str:
 @click.option("--val-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.5))
 @click.option("--seed", default=0, show_default=True, help="seed of the validation split")
 def train_command(
-    file: Path, out: Path, column_map: str | None, val_fraction: float, seed: int
+    file: Path | None,
+    from_store: bool,
+    out: Path,
+    column_map: str | None,
+    val_fraction: float,
+    seed: int,
 ) -> None:
-    """Train the local classifier on a labelled CSV/JSONL file (gzip accepted)."""
+    """Train the local classifier on a labelled CSV/JSONL file (gzip accepted), or the store."""
     from pipeline.classifiers.model_file import write_model
     from pipeline.classifiers.training import train_model
 
-    examples = _read(file, column_map).examples
-    click.echo(f"read {len(examples)} labelled tickets from {file}")
+    if from_store == (file is not None):
+        raise UsageFailure("give a FILE or --from-store (one of them)")
+    if from_store:
+        from pipeline.classifiers.store_examples import labelled_examples_from_store
+        from pipeline.services import open_store
+        from pipeline.settings import Settings
+
+        examples = labelled_examples_from_store(open_store(Settings()))
+        click.echo(
+            f"read {len(examples)} tickets with a confirmed or known category from the store"
+        )
+    else:
+        assert file is not None
+        examples = _read(file, column_map).examples
+        click.echo(f"read {len(examples)} labelled tickets from {file}")
     try:
         model, report = train_model(examples, val_fraction=val_fraction, seed=seed)
     except TrainingError as exc:
