@@ -57,6 +57,12 @@ def backfill() -> None:
     default=None,
     help="reject file (default: FILE.rejects.csv)",
 )
+@click.option(
+    "--llm-batch",
+    is_flag=True,
+    help="classify through the Gemini Batch API (half price, asynchronous)",
+)
+@click.option("--poll-interval", default=30.0, show_default=True, help="seconds (--llm-batch)")
 def run(
     file: Path | None,
     mapping: str | None,
@@ -66,6 +72,8 @@ def run(
     resume_job: str | None,
     wait: bool,
     rejects: Path | None,
+    llm_batch: bool,
+    poll_interval: float,
 ) -> None:
     """Store every row in batches and enqueue it on the backfill queue."""
     from pipeline.services import open_store
@@ -85,6 +93,8 @@ def run(
     progress = _Progress(job)
 
     def publish(ticket_ids: list[str]) -> int:
+        if llm_batch:
+            return 0  # classified by the Batch API once every row is stored
         sent = enqueue_groups_after_commit(app, ticket_ids, group_size=settings.llm_group_size)
         if sent:
             add_enqueued(store, job.id, sent)
@@ -118,6 +128,8 @@ def run(
                 err=True,
             )
             sys.exit(EXIT_USAGE if isinstance(error, SourceError) else 130)
+    if llm_batch:
+        _classify_with_batch_api(store, settings, job.id, poll_interval)
     set_job_status(store, job.id, JobStatus.stored)
     final = get_job(store, job.id)
     click.echo(f"\n{_summary(final)}")
@@ -165,6 +177,47 @@ def _start_or_resume(
     job = create_job(store, source, str(file.resolve()), options)
     click.echo(f"backfill job {job.id}: {file} (source {source})", err=True)
     return job
+
+
+def _classify_with_batch_api(
+    store: TicketStore, settings: Settings, job_id: str, poll_interval: float
+) -> None:
+    """Submit the job's tickets to the Gemini Batch API, store the answers, enqueue the rest."""
+    from pipeline.backfill.llm_batch import run_llm_batch
+    from pipeline.classifiers.gemini import GeminiClassifier
+    from pipeline.lifecycle import Queue, Stage
+    from pipeline.routing import load_routing
+    from workers.celery_app import default_app
+    from workers.chains import enqueue_after_commit
+
+    if settings.gemini_key() is None:
+        click.echo(
+            "backfill: --llm-batch needs GEMINI_API_KEY (the Gemini Developer API)", err=True
+        )
+        sys.exit(EXIT_USAGE)
+    gemini = GeminiClassifier(
+        settings,
+        load_routing(settings.routing_file).category_descriptions(),
+        queue=Queue.backfill.value,
+    )
+    classified, left = run_llm_batch(
+        store,
+        gemini,
+        job_id,
+        group_size=settings.llm_group_size,
+        poll_interval_s=poll_interval,
+        timeout_s=24 * 3600.0,
+        progress=lambda line: click.echo(f"  {line}", err=True),
+    )
+    app = default_app()
+    sent = sum(
+        enqueue_after_commit(app, t, start=Stage.route, queue=Queue.backfill) for t in classified
+    )
+    sent += sum(enqueue_after_commit(app, t, queue=Queue.backfill) for t in left)
+    add_enqueued(store, job_id, sent)
+    click.echo(
+        f"batch API classified {len(classified)} tickets; {len(left)} go the normal way", err=True
+    )
 
 
 def _summary(job: BackfillJob) -> str:

@@ -2,8 +2,9 @@
 
 One batch job carries one grouped-classification request per group of tickets (the prompt and
 schema of `gemini_group`), PII masked. Every request passes the shared budget before the job is
-created. Results come back as inlined responses; each carries our `metadata` (the group's index)
-back, and without it the i-th response answers the i-th group.
+created. Results come back as inlined responses, documented to be in request order: the i-th
+answers the i-th group, unless it echoes our request metadata (the group's index), which wins.
+A mis-paired answer cannot mislabel a ticket: `parse_group_answer` keeps only the group's ids.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from pipeline.pii import mask_pii
 
 # The Gemini API caps a batch's inline requests at 20 MB: stay well under it by characters.
 MAX_INLINE_CHARS = 12_000_000
-GROUP_KEY = "group"  # the metadata key echoed back in every inlined response
+GROUP_KEY = "group"  # the request metadata the provider may echo back (it is not always)
+# The Batch API is documented on v1beta; google-genai 3.x defaults to v1 for every call.
+_BATCH_HTTP = types.HttpOptions(api_version="v1beta")
 
 
 class BatchState(StrEnum):
@@ -124,8 +127,8 @@ def mask_group(group: Sequence[TicketText]) -> tuple[list[TicketText], set[str]]
 
 def inline_request(
     gemini: GeminiClassifier, group: Sequence[TicketText], index: int
-) -> tuple[types.InlinedRequest, int, str]:
-    """(request, token estimate, masked contents) of one group, as `classify_group` sends it."""
+) -> tuple[types.InlinedRequest, int]:
+    """(request, token estimate) of one group, as `classify_group` would send it."""
     masked, _ = mask_group(group)
     system, contents = build_group_prompt(masked, gemini.categories)
     request = types.InlinedRequest(
@@ -139,7 +142,7 @@ def inline_request(
             temperature=0,
         ),
     )
-    return request, estimate_tokens(system, contents) + 60 * len(group), contents
+    return request, estimate_tokens(system, contents) + 60 * len(group)
 
 
 def acquire_budget(
@@ -177,7 +180,7 @@ def submit_batch(
     *,
     deadline: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    display_name: str | None = None,
+    display_name: str = "triage-backfill",
 ) -> str:
     """Create one batch job, one inline request per group (each budgeted); its name."""
     if not groups:
@@ -186,11 +189,12 @@ def submit_batch(
         raise ConfigurationError("--llm-batch needs the Gemini Developer API, not Vertex AI")
     requests: list[types.InlinedRequest] = []
     for index, group in enumerate(groups):
-        request, estimate, _ = inline_request(gemini, group, index)
+        request, estimate = inline_request(gemini, group, index)
         acquire_budget(gemini, estimate, deadline=deadline, sleep=sleep)
         requests.append(request)
     sent = "\n".join(str(r.contents) for r in requests)  # to withhold errors that quote it
-    config = types.CreateBatchJobConfig(display_name=display_name) if display_name else None
+    # The API requires a display name; it is also what the operator sees in AI Studio.
+    config = types.CreateBatchJobConfig(display_name=display_name, http_options=_BATCH_HTTP)
     job = _call(
         gemini,
         lambda: gemini.client.batches.create(model=gemini.model, src=requests, config=config),
@@ -203,25 +207,33 @@ def submit_batch(
 
 def poll_batch(gemini: GeminiClassifier, name: str) -> BatchState:
     """The job's current state."""
-    return batch_state(_call(gemini, lambda: gemini.client.batches.get(name=name)).state)
+    return batch_state(_get(gemini, name).state)
 
 
 def cancel_batch(gemini: GeminiClassifier, name: str) -> None:
     """Ask the provider to stop the job (its unanswered requests are not billed)."""
-    _call(gemini, lambda: gemini.client.batches.cancel(name=name))
+    config = types.CancelBatchJobConfig(http_options=_BATCH_HTTP)
+    _call(gemini, lambda: gemini.client.batches.cancel(name=name, config=config))
+
+
+def _get(gemini: GeminiClassifier, name: str) -> types.BatchJob:
+    config = types.GetBatchJobConfig(http_options=_BATCH_HTTP)
+    job: types.BatchJob = _call(gemini, lambda: gemini.client.batches.get(name=name, config=config))
+    return job
 
 
 def fetch_batch(
     gemini: GeminiClassifier, name: str, groups: Sequence[Sequence[TicketText]]
 ) -> BatchOutcome:
     """The job's state and, once it succeeded, every valid answer with its group's details."""
-    job = _call(gemini, lambda: gemini.client.batches.get(name=name))
+    job = _get(gemini, name)
     state = batch_state(job.state)
     if state is not BatchState.succeeded:
         return BatchOutcome(state)
     latency_ms = 0.0
-    if job.create_time and (job.end_time or job.update_time):
-        latency_ms = ((job.end_time or job.update_time) - job.create_time).total_seconds() * 1000
+    finished = job.end_time or job.update_time
+    if job.create_time and finished:
+        latency_ms = (finished - job.create_time).total_seconds() * 1000
     model = f"{gemini.model}/{GROUP_PROMPT_VERSION}"
     responses = (job.dest.inlined_responses if job.dest else None) or []
     answers: dict[str, Classification] = {}
@@ -239,7 +251,7 @@ def fetch_batch(
             continue
         usage = response.usage_metadata
         if usage and usage.total_token_count:  # an overrun of the estimate still counts
-            _, estimate, _ = inline_request(gemini, group, index)
+            _, estimate = inline_request(gemini, group, index)
             gemini.budget.record_tokens(usage.total_token_count, estimated=estimate, queue=BACKFILL)
         detail = {
             "group_size": len(group),

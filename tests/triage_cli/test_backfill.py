@@ -161,3 +161,28 @@ def test_usage_errors_exit_2(env: TicketStore, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "x.csv", helpdesk_rows(1))
     assert backfill(str(path), "--map", "nonsense=foo").exit_code == 2
     assert backfill("status", "no-such-job").exit_code == 2
+
+
+def test_llm_batch_classifies_through_the_batch_api(
+    env: TicketStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.gemini_stub import answer_every_ticket, running_stub
+
+    with running_stub() as stub:
+        stub.inline_responder = answer_every_ticket
+        monkeypatch.setenv("GEMINI_API_KEY", "stub-key")
+        monkeypatch.setenv("TRIAGE_GEMINI_BASE_URL", stub.url)
+        monkeypatch.setenv("TRIAGE_LLM_GROUP_SIZE", "5")
+        default_app.cache_clear()
+        path = write_csv(tmp_path / "old.csv", helpdesk_rows(12))
+        result = backfill(str(path), "--map", MAP, "--llm-batch", "--poll-interval", "0.01")
+
+        assert result.exit_code == 0, result.output
+        [batch] = stub.batch_list()
+        assert len(batch.requests) == 3  # groups of 5, 5 and 2 in one job
+    assert env.count_by_status() == {"classified": 12}
+    routed = drain_queue(default_app(), "backfill")
+    assert len(routed) == 12 and {m.task for m in routed} == {"triage.route"}
+    ticket_id = routed[0].args[0]
+    classified = next(e for e in env.audit_trail(ticket_id) if e.event == "classified")
+    assert classified.detail["llm_batch"] == batch.name
