@@ -6,18 +6,14 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, Field
-from sqlalchemy import select, tuple_
 
 from ingest_api.auth import current_key, requires
 from ingest_api.bodies import read_json_body, validate_body
 from ingest_api.context import api_context
 from ingest_api.openapi import documented
 from pipeline.api_keys import Role
-from pipeline.backfill.loader import ticket_row
-from pipeline.lifecycle import Queue, Stage
+from pipeline.backfill.batch_intake import accept_batch
 from pipeline.metrics import TICKETS_ACCEPTED, TICKETS_DUPLICATE
-from pipeline.store.bulk import insert_audit_events, insert_new_tickets
-from pipeline.store.schema import TicketRow, utcnow
 from workers.chains import enqueue_groups_after_commit
 
 batch = Blueprint("batch", __name__)
@@ -59,73 +55,27 @@ def create_batch() -> tuple[Response, int]:
     context = api_context()
     submission = validate_body(BatchSubmission, read_json_body(MAX_BATCH_BYTES))
     source = current_key().source
-    results: list[BatchItem] = []
-    prepared: list[tuple[int, dict[str, Any]]] = []
-    for index, fields in enumerate(submission.tickets):
-        try:
-            row = ticket_row(
-                fields,
-                source=source,
-                job_id=None,
-                deliver=submission.deliver,
-                queue=Queue.backfill,
-                max_metadata_bytes=context.settings.max_metadata_bytes,
-            )
-        except ValueError as error:
-            results.append(BatchItem(index=index, status="rejected", error=str(error)))
-            continue
-        prepared.append((index, row))
-    with context.store.transaction() as session:
-        new_ids = insert_new_tickets(session, [row for _, row in prepared])
-        insert_audit_events(
-            session,
-            [
-                {
-                    "ticket_id": row["id"],
-                    "stage": Stage.ingest.value,
-                    "event": "received",
-                    "detail": {"source": source, "queue": Queue.backfill.value, "batch": True},
-                    "attempt": 0,
-                    "created_at": utcnow(),
-                }
-                for _, row in prepared
-                if row["id"] in new_ids
-            ],
-        )
-        keys = [
-            (row["source"], row["idempotency_key"])
-            for _, row in prepared
-            if row["id"] not in new_ids
-        ]
-        existing = (
-            dict(
-                session.execute(
-                    select(TicketRow.idempotency_key, TicketRow.id).where(
-                        tuple_(TicketRow.source, TicketRow.idempotency_key).in_(keys)
-                    )
-                ).all()
-            )
-            if keys
-            else {}
-        )
-    accepted_ids = [row["id"] for _, row in prepared if row["id"] in new_ids]
-    enqueue_groups_after_commit(
-        context.celery, accepted_ids, group_size=context.settings.llm_group_size
+    outcomes = accept_batch(
+        context.store,
+        submission.tickets,
+        source=source,
+        deliver=submission.deliver,
+        max_metadata_bytes=context.settings.max_metadata_bytes,
     )
-    for index, row in prepared:
-        if row["id"] in new_ids:
-            results.append(BatchItem(index=index, status="accepted", id=row["id"]))
-        else:
-            results.append(
-                BatchItem(index=index, status="duplicate", id=existing.get(row["idempotency_key"]))
-            )
-    results.sort(key=lambda item: item.index)
-    TICKETS_ACCEPTED.labels(source).inc(len(new_ids))
-    TICKETS_DUPLICATE.inc(len(prepared) - len(new_ids))
+    accepted = [o.ticket_id for o in outcomes if o.status == "accepted" and o.ticket_id]
+    enqueue_groups_after_commit(
+        context.celery, accepted, group_size=context.settings.llm_group_size
+    )
+    duplicates = sum(o.status == "duplicate" for o in outcomes)
+    TICKETS_ACCEPTED.labels(source).inc(len(accepted))
+    TICKETS_DUPLICATE.inc(duplicates)
     body = BatchResult(
-        accepted=len(new_ids),
-        duplicates=len(prepared) - len(new_ids),
-        rejected=len(submission.tickets) - len(prepared),
-        results=results,
+        accepted=len(accepted),
+        duplicates=duplicates,
+        rejected=sum(o.status == "rejected" for o in outcomes),
+        results=[
+            BatchItem(index=o.index, status=o.status, id=o.ticket_id, error=o.error)
+            for o in outcomes
+        ],
     )
     return jsonify(body.model_dump()), 202
