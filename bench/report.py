@@ -1,0 +1,250 @@
+"""The summary: a compact table for the terminal and the generated block of BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT
+
+BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
+
+
+@dataclass
+class Table:
+    """One benchmark's figures, its ratios against the baselines, and notes."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    ratio_header: list[str] = field(default_factory=list)
+    ratio_rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    """A number for a table cell; '-' when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _x(value: Any) -> str:
+    """A ratio: 0.26x."""
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _met(flag: Any) -> str:
+    return "-" if flag is None else ("met" if flag else "MISSED")
+
+
+def _ingest(ingest: dict[str, Any]) -> Table:
+    rows = [
+        [name, _f(r["rps"], 0), _f(r["p50_ms"]), _f(r["p99_ms"]),
+         _f(r.get("server_cpu_ms_per_request"), 2), str(r["errors"]),
+         " / ".join(_f(x, 0) for x in r.get("rps_all_rounds", []))]
+        for name, r in ingest["results"].items()
+    ]  # fmt: skip
+    ratios, met = ingest["ratios"], ingest["targets"]["met"]
+    return Table(
+        "Ingest: POST /tickets",
+        ["ingest", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "errors", "req/s by round"],
+        rows,
+        ["ours over", "req/s", "p50", "p99", "CPU/req", "target", "met"],
+        [
+            [
+                "bare",
+                _x(ratios["rps_vs_bare"]),
+                _x(ratios["p50_vs_bare"]),
+                _x(ratios["p99_vs_bare"]),
+                "-",
+                "-",
+                "-",
+            ],
+            [
+                "minimal",
+                _x(ratios["rps_vs_minimal"]),
+                _x(ratios["p50_vs_minimal"]),
+                _x(ratios["p99_vs_minimal"]),
+                _x(ratios["cpu_per_request_vs_minimal"]),
+                "req/s >= 1.0x, p99 <= 1.5x",
+                _met(met),
+            ],
+        ],
+        [f"{ingest['settings']['gunicorn']}; {ingest['settings']['load']}"],
+    )
+
+
+def _pipeline(pipeline: dict[str, Any]) -> Table:
+    rows = []
+    for name, by_latency in pipeline["results"].items():
+        for key, r in by_latency.items():
+            if not isinstance(r, dict) or "burst" not in r:
+                continue
+            rows.append(
+                [name, "none" if name == "bare" else key, _f(r["burst"]["tickets_per_s"]),
+                 _f(r["burst"]["worker_cpu_ms_per_ticket"]), _f(r["latency"]["p50_ms"], 0),
+                 _f(r["latency"]["p95_ms"], 0), _f(r["latency"]["rate_per_s"])]
+            )  # fmt: skip
+    ratio_rows = [
+        [key, _x(r["tickets_per_s_vs_minimal"]), _x(r["tickets_per_s_vs_bare"]),
+         _x(r["p50_vs_minimal"]), _x(r["p95_vs_minimal"]), ">= 0.8x minimal",
+         _met(pipeline["targets"]["met"].get(key))]
+        for key, r in pipeline["ratios"].items()
+    ]  # fmt: skip
+    s = pipeline["settings"]
+    return Table(
+        "Pipeline: ingest to final state",
+        ["pipeline", "LLM", "tickets/s", "worker CPU ms/ticket", "p50 ms", "p95 ms", "paced at /s"],
+        rows,
+        [
+            "LLM",
+            "tickets/s vs minimal",
+            "vs bare",
+            "p50 vs minimal",
+            "p95 vs minimal",
+            "target",
+            "met",
+        ],
+        ratio_rows,
+        [f"pool {s['pool']} x {s['concurrency']}; {s['method']}"],
+    )
+
+
+def _memory(memory: dict[str, Any]) -> Table:
+    rows = [[f"after {int(n):,} tickets", _f(v)] for n, v in memory["rss_mb"].items()]
+    curve = ", ".join(f"{_f(r)} @ {int(n):,}" for n, r in memory.get("curve", [])[::4])
+    return Table(
+        "Memory: worker RSS",
+        ["memory", "RSS MiB"],
+        rows,
+        ["growth", "per 1k tickets", "target", "met"],
+        [[f"{_f(memory['growth_pct'], 2)}%", f"{_f(memory['growth_mb_per_1k_tickets'], 2)} MiB",
+          f"flat: <= {memory['targets']['max_growth_pct']}%", _met(memory["targets"]["met"])]],
+        [
+            f"{memory['settings']['worker']}; fed at {_f(memory['fed_tickets_per_s'])} "
+            f"tickets/s; statuses {memory['statuses']}",
+            f"RSS along the way (MiB @ tickets): {curve}",
+        ],
+    )  # fmt: skip
+
+
+def _classifier(classifier: dict[str, Any]) -> Table:
+    rows = []
+    for name, rate in classifier.get("throughput_per_cpu_s", {}).items():
+        latency = classifier["latency_ms"].get(name, {})
+        rows.append([name, _f(rate, 0), _f(latency.get("p50"), 2), _f(latency.get("p95"), 2)])
+    notes = [f"source: {classifier.get('source')}"]
+    notes += [
+        f"accuracy {name}: {r['accuracy']} (labels {r['labels']}, n={r['test']})"
+        for name, r in classifier.get("accuracy", {}).items()
+    ]
+    return Table(
+        "Classifier (local model, 1 thread)",
+        ["classifier", "tickets per CPU-s", "p50 ms", "p95 ms"],
+        rows,
+        notes=notes,
+    )
+
+
+def tables(results: dict[str, Any]) -> list[Table]:
+    """A table for every benchmark present (shared by the terminal and the markdown)."""
+    makers = {"ingest": _ingest, "pipeline": _pipeline, "memory": _memory}
+    out = []
+    for name, maker in makers.items():
+        section = results.get(name)
+        if section and "error" not in section:
+            out.append(maker(section))
+    classifier = results.get("classifier")
+    if classifier and "latency_ms" in classifier:
+        out.append(_classifier(classifier))
+    return out
+
+
+def _errors(results: dict[str, Any]) -> list[str]:
+    return [
+        f"{name}: FAILED: {section['error']}"
+        for name, section in results.items()
+        if isinstance(section, dict) and "error" in section
+    ]
+
+
+def _text_grid(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    return [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)).rstrip()
+        for line in (header, *rows)
+    ]
+
+
+def text_table(results: dict[str, Any]) -> str:
+    """The terminal summary: figures, then ratios, per benchmark."""
+    machine = results["machine"]
+    lines = [
+        "",
+        f"== ticket-triage bench{' (quick)' if results.get('quick') else ''}: "
+        f"{machine['cpu_model']}, {machine['cores']} cores, Python {machine['python']}, "
+        f"{machine['date']} ==",
+    ]
+    for table in tables(results):
+        lines += ["", table.title, *_text_grid(table.header, table.rows)]
+        if table.ratio_rows:
+            lines += _text_grid(table.ratio_header, table.ratio_rows)
+        lines += [f"  - {note}" for note in table.notes]
+    lines += ["", *_errors(results)]
+    return "\n".join(lines)
+
+
+def _md_grid(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(" --- " for _ in header) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The generated block of BENCHMARKS.md: machine, command, figures, ratios, targets."""
+    m = results["machine"]
+    source = m.get("source") or {}
+    commit = (source.get("commit") or "unknown")[:10]
+    if source.get("modified_files"):
+        commit += f" with {source['modified_files']} modified files"
+    lines = [
+        BEGIN,
+        "<!-- Generated by `python -m bench`; edit the prose outside this block. -->",
+        "",
+        f"Measured {m['date']} at commit {commit} with `{m['command']}` on {m['cpu_model']}, "
+        f"{m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
+        f"PostgreSQL {m['servers']['postgresql']}, Redis {m['servers']['redis']}. "
+        f"Load average at start {m['load_average_at_start']}, at end "
+        f"{m.get('load_average_at_end')}: the machine is shared, other jobs ran beside the bench.",
+    ]
+    for table in tables(results):
+        lines += ["", f"### {table.title}", "", *_md_grid(table.header, table.rows)]
+        if table.ratio_rows:
+            lines += ["", *_md_grid(table.ratio_header, table.ratio_rows)]
+        lines += ["", *(f"- {note}" for note in table.notes)]
+    errors = _errors(results)
+    if errors:
+        lines += ["", *(f"- {e}" for e in errors)]
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def update_benchmarks_md(results: dict[str, Any], path: Path = BENCHMARKS_MD) -> None:
+    """Replace the generated block of BENCHMARKS.md (the prose around it stays)."""
+    block = markdown(results)
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = (text.rstrip() + "\n\n" if text else "# Benchmarks\n\n") + block + "\n"
+    path.write_text(text, encoding="utf-8")
