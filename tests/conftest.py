@@ -68,6 +68,13 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of its own, for tests whose worker processes share no state."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Embedded defaults: SQLite file in a temp dir, in-memory broker, no Gemini."""
     return Settings(

@@ -40,20 +40,23 @@ def assert_clean(result: dict[str, int], *, failed_allowed: bool = False) -> Non
 
 def test_worker_main_process_sigkill(rig: FaultRig) -> None:
     rig.start("beat", "beat", "--loglevel", "WARNING", "--schedule", str(rig.logs / "beat.db"))
-    rig.start_worker("victim", pool="prefork")
     ids: list[str] = []
     load = in_background(lambda: ids.extend(rig.submit(TICKETS, prefix="kill")))
+    broker = redis.Redis.from_url(rig.settings.broker_url)
+    # A backlog first, so the victim always holds reserved messages when it dies.
+    wait_for(lambda: broker.llen("live") >= 100, timeout=120, what="a backlog on the live queue")
+    rig.start_worker("victim", pool="prefork")
     wait_for(
-        lambda: rig.store.count_by_status().get("done", 0) >= 50,
+        lambda: rig.store.count_by_status().get("done", 0) >= 20 and broker.hlen("unacked") > 0,
         timeout=120,
-        what="the victim to be busy",
+        what="the victim to be busy with messages reserved",
     )
     victim = rig.processes.pop("victim")
     os.kill(victim.pid, signal.SIGKILL)  # the main process only: its pool children orphaned
     victim.wait(timeout=30)
     # Messages the victim had taken but not acknowledged: Redis gives them back after the
     # visibility timeout, and the sweeper re-enqueues their tickets after its deadline.
-    in_flight = redis.Redis.from_url(rig.settings.broker_url).hlen("unacked")
+    in_flight = broker.hlen("unacked")
     rig.start_worker("survivor")
     load.join(timeout=300)
     rig.wait_drained(ids, timeout=240)
@@ -85,15 +88,15 @@ def test_department_503_for_30s_then_recovers(rig: FaultRig) -> None:
     assert len({d.body["id"] for d in rig.department.snapshot()}) == TICKETS
 
 
-def test_postgres_connections_dropped_mid_run(rig: FaultRig, fault_database: str) -> None:
+def test_postgres_connections_dropped_mid_run(rig: FaultRig, fresh_postgres_url: str) -> None:
     rig.start("beat", "beat", "--loglevel", "WARNING", "--schedule", str(rig.logs / "beat.db"))
     rig.start_worker()
     ids: list[str] = []
     load = in_background(lambda: ids.extend(rig.submit(TICKETS, prefix="pg")))
     admin = create_engine(
-        fault_database.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT"
+        fresh_postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT"
     )
-    database = fault_database.rsplit("/", 1)[1]
+    database = fresh_postgres_url.rsplit("/", 1)[1]
     terminated = 0
     for drop in range(1, 4):
         target = 60 * drop
@@ -166,10 +169,12 @@ def _pings(port: int) -> bool:
 
 
 def test_redis_restart_during_ingest_comes_back_empty(
-    tmp_path: Path, fault_database: str, private_redis: tuple[int, list[subprocess.Popen[bytes]]]
+    tmp_path: Path,
+    fresh_postgres_url: str,
+    private_redis: tuple[int, list[subprocess.Popen[bytes]]],
 ) -> None:
     port, processes = private_redis
-    with fault_rig(tmp_path, fault_database, f"redis://127.0.0.1:{port}/0") as rig:
+    with fault_rig(tmp_path, fresh_postgres_url, f"redis://127.0.0.1:{port}/0") as rig:
         rig.start("beat", "beat", "--loglevel", "WARNING", "--schedule", str(rig.logs / "beat.db"))
         rig.start_worker()
         ids: list[str] = []
@@ -209,12 +214,12 @@ def test_redis_restart_during_ingest_comes_back_empty(
         assert result["requeued"] > 0  # what Redis lost, the store's sweeper put back
 
 
-def test_llm_answers_429_for_a_burst(tmp_path: Path, fault_database: str) -> None:
+def test_llm_answers_429_for_a_burst(tmp_path: Path, fresh_postgres_url: str) -> None:
     from tests.support.gemini_stub import error_response, running_stub
 
     broker = redis_url(FAULT_LLM_REDIS_DB)
     redis.Redis.from_url(broker).flushdb()
-    with running_stub() as stub, fault_rig(tmp_path, fault_database, broker) as rig:
+    with running_stub() as stub, fault_rig(tmp_path, fresh_postgres_url, broker) as rig:
         rig.env.update(
             TRIAGE_CLASSIFIER="gemini",
             GEMINI_API_KEY="stub-key",

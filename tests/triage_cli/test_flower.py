@@ -22,10 +22,10 @@ STAGES = ("triage.classify", "triage.route", "triage.audit")
 
 
 @pytest.fixture
-def flower_rig(tmp_path: Path, postgres_url: str) -> Iterator[FaultRig]:
+def flower_rig(tmp_path: Path, fresh_postgres_url: str) -> Iterator[FaultRig]:
     broker = redis_url(10)
     redis.Redis.from_url(broker).flushdb()
-    with fault_rig(tmp_path, postgres_url, broker) as rig:
+    with fault_rig(tmp_path, fresh_postgres_url, broker) as rig:
         rig.env["TRIAGE_FLOWER_BASIC_AUTH"] = ":".join(FLOWER_AUTH)
         yield rig
     redis.Redis.from_url(broker).flushdb()

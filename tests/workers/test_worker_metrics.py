@@ -19,10 +19,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def rig(tmp_path: Path, postgres_url: str) -> Iterator[FaultRig]:
+def rig(tmp_path: Path, fresh_postgres_url: str) -> Iterator[FaultRig]:
     broker = redis_url(8)
     redis.Redis.from_url(broker).flushdb()
-    with fault_rig(tmp_path, postgres_url, broker) as rig:
+    with fault_rig(tmp_path, fresh_postgres_url, broker) as rig:
         yield rig
     redis.Redis.from_url(broker).flushdb()
 
