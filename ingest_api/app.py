@@ -24,6 +24,7 @@ from pipeline.metrics import PipelineStateCollector
 from pipeline.routing import load_routing
 from pipeline.services import open_store
 from pipeline.settings import Settings
+from pipeline.store.group_commit import GroupCommitIntake
 from pipeline.store.tickets import TicketStore
 from workers.celery_app import create_celery_app
 
@@ -50,6 +51,7 @@ def create_app(
     app.extensions["triage"] = ApiContext(
         settings=settings,
         store=store,
+        intake=GroupCommitIntake(store, max_batch=settings.ingest_commit_batch),
         celery=celery_app or create_celery_app(settings),
         keys=KeyVerifier(
             store, settings.api_key_pepper.get_secret_value().encode(), settings.api_key_cache_s

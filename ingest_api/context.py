@@ -13,6 +13,7 @@ from pipeline.circuit import CircuitBreaker
 from pipeline.metrics import PipelineStateCollector
 from pipeline.routing import RoutingTable
 from pipeline.settings import Settings
+from pipeline.store.group_commit import GroupCommitIntake
 from pipeline.store.tickets import TicketStore
 
 
@@ -22,6 +23,7 @@ class ApiContext:
 
     settings: Settings
     store: TicketStore
+    intake: GroupCommitIntake
     celery: Celery
     keys: KeyVerifier
     rate_limiter: KeyRateLimiter

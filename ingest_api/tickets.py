@@ -22,7 +22,7 @@ from pipeline.lifecycle import Stage, TicketStatus
 from pipeline.metrics import TICKETS_ACCEPTED, TICKETS_DUPLICATE
 from pipeline.models import TicketSubmission, payload_fingerprint
 from pipeline.stages.failures import TicketBusy, reopen_ticket
-from pipeline.store.tickets import IdempotencyConflict
+from pipeline.store.intake import IdempotencyConflict
 from workers.chains import enqueue_after_commit
 
 tickets = Blueprint("tickets", __name__)
@@ -72,7 +72,7 @@ def create_ticket() -> tuple[Response, int, dict[str, str]]:
             {"max_bytes": context.settings.max_metadata_bytes},
         )
     try:
-        acceptance = context.store.accept(
+        acceptance = context.intake.accept(
             submission,
             source=current_key().source,
             idempotency_key=idempotency_key(submission),

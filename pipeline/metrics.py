@@ -37,6 +37,11 @@ INGEST_SECONDS = Histogram(
     "POST /tickets handling time",
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+INGEST_COMMIT_BATCH = Histogram(
+    "triage_ingest_commit_batch_size",
+    "Tickets committed together by one ingest transaction (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 STAGE_SECONDS = Histogram(
     "triage_stage_seconds",
     "Stage run time",

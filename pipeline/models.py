@@ -37,6 +37,14 @@ class TicketSubmission(BaseModel):
         default=None, max_length=64, description="a known label (backfills), kept for training"
     )
 
+    @field_validator("subject", "description", "customer_id", "external_id", "category")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL text cannot hold NUL: refuse it here (422) rather than fail the insert.
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
     @field_validator("created_at")
     @classmethod
     def _as_utc(cls, value: datetime | None) -> datetime | None:

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # Per key, shared by every API process (Redis); `limits` syntax, `;` between several.
     rate_limit: str = "100/second;3000/minute"
 
+    # Group commit: concurrent POST /tickets share one transaction, at most this many tickets
+    # each (every request still answers only after its own commit); 1 commits each alone.
+    ingest_commit_batch: int = Field(default=64, ge=1, le=1000)
+
     max_metadata_bytes: int = Field(default=16_384, ge=0)
     max_ticket_bytes: int = Field(default=1_048_576, ge=1024)
 

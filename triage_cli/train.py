@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from pipeline.classifiers.labelled_files import (
-    LabelledFile,
-    LabelledFileError,
-    parse_column_map,
-    read_labelled_file,
-)
-from pipeline.classifiers.model_file import ModelFileError
-from pipeline.classifiers.training import Evaluation, TrainingError
 from pipeline.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pipeline.classifiers.labelled_files import LabelledFile
+    from pipeline.classifiers.training import Evaluation
+
+# The training modules (scikit-learn: ~64 MiB and 1.4 s) are imported by these commands only,
+# not by every `triage api` or `triage worker` that merely loads this CLI.
 
 DEFAULT_MODEL = Path("models/local.model")
 MAP_HELP = "rename the file's columns to ours: description=body,category=label"
@@ -28,6 +28,12 @@ class UsageFailure(click.ClickException):
 
 
 def _read(file: Path, column_map: str | None) -> LabelledFile:
+    from pipeline.classifiers.labelled_files import (
+        LabelledFileError,
+        parse_column_map,
+        read_labelled_file,
+    )
+
     try:
         read = read_labelled_file(file, parse_column_map(column_map))
     except LabelledFileError as exc:
@@ -71,7 +77,7 @@ def train_command(
 ) -> None:
     """Train the local classifier on a labelled CSV/JSONL file (gzip accepted), or the store."""
     from pipeline.classifiers.model_file import write_model
-    from pipeline.classifiers.training import train_model
+    from pipeline.classifiers.training import TrainingError, train_model
 
     if from_store == (file is not None):
         raise UsageFailure("give a FILE or --from-store (one of them)")
@@ -142,6 +148,7 @@ def eval_command(
 ) -> None:
     """Score the local classifier on a labelled file: accuracy, macro-F1, confusions."""
     from pipeline.classifiers.local import load_local_classifier
+    from pipeline.classifiers.model_file import ModelFileError
     from pipeline.classifiers.training import evaluate
 
     examples = _read(file, column_map).examples

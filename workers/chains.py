@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import Celery, chain
+from celery import Celery, Signature
 
 from pipeline.lifecycle import Queue, Stage, stages_from
 
@@ -17,26 +17,31 @@ TASK_NAMES = {
 }
 
 
-def stage_chain(app: Celery, ticket_id: str, start: Stage, queue: Queue) -> chain:
-    """The chain from `start` to audit; every link carries only the ticket id."""
-    return chain(
-        *(
-            app.signature(TASK_NAMES[stage], args=(ticket_id,), immutable=True, queue=queue.value)
-            for stage in stages_from(start)
-        )
-    )
+def later_links(app: Celery, ticket_id: str, start: Stage, queue: Queue) -> list[Signature]:
+    """The stages after `start` as chain links, last to run first (Celery pops from the end)."""
+    return [
+        app.signature(TASK_NAMES[stage], args=(ticket_id,), immutable=True, queue=queue.value)
+        for stage in reversed(stages_from(start)[1:])
+    ]
 
 
 def enqueue_after_commit(
     app: Celery, ticket_id: str, *, start: Stage = Stage.classify, queue: Queue = Queue.live
 ) -> bool:
-    """Publish the ticket's chain; call only once its row is committed.
+    """Publish the ticket's chain from `start` to audit; call only once its row is committed.
 
+    One message: the first stage, carrying the later ones as its chain (what `chain()` sends,
+    without building and freezing every link first: this is on the ingest hot path).
     Returns False when the broker is unreachable: the ticket stays in the store and the
     sweeper publishes it later, so the caller still acknowledges the producer.
     """
     try:
-        stage_chain(app, ticket_id, start, queue).apply_async()
+        app.send_task(
+            TASK_NAMES[start],
+            args=(ticket_id,),
+            queue=queue.value,
+            chain=later_links(app, ticket_id, start, queue),
+        )
     except Exception as error:  # kombu raises OperationalError, redis-py its own ConnectionError
         log.warning(
             "broker unreachable, ticket left for the sweeper: %s",

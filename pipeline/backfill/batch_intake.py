@@ -5,12 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, tuple_
-
 from pipeline.backfill.loader import ticket_row
-from pipeline.lifecycle import Queue, Stage
-from pipeline.store.bulk import insert_audit_events, insert_new_tickets
-from pipeline.store.schema import TicketRow, utcnow
+from pipeline.lifecycle import Queue
+from pipeline.store.intake import store_new_tickets
 from pipeline.store.tickets import TicketStore
 
 
@@ -52,44 +49,15 @@ def accept_batch(
             outcomes.append(ItemOutcome(index, "rejected", error=str(error)))
             continue
         prepared.append((index, row))
+    detail = {"source": source, "queue": Queue.backfill.value, "batch": True}
     with store.transaction() as session:
-        new_ids = insert_new_tickets(session, [row for _, row in prepared])
-        now = utcnow()
-        insert_audit_events(
-            session,
-            [
-                {
-                    "ticket_id": row["id"],
-                    "stage": Stage.ingest.value,
-                    "event": "received",
-                    "detail": {"source": source, "queue": Queue.backfill.value, "batch": True},
-                    "attempt": 0,
-                    "created_at": now,
-                }
-                for _, row in prepared
-                if row["id"] in new_ids
-            ],
-        )
-        keys = [
-            (row["source"], row["idempotency_key"])
-            for _, row in prepared
-            if row["id"] not in new_ids
-        ]
-        existing: dict[str | None, str] = {}
-        if keys:
-            existing = {
-                key: ticket_id
-                for key, ticket_id in session.execute(
-                    select(TicketRow.idempotency_key, TicketRow.id).where(
-                        tuple_(TicketRow.source, TicketRow.idempotency_key).in_(keys)
-                    )
-                ).all()
-            }
+        stored = store_new_tickets(session, [row for _, row in prepared], [detail] * len(prepared))
     for index, row in prepared:
-        if row["id"] in new_ids:
+        if row["id"] in stored.new_ids:
             outcomes.append(ItemOutcome(index, "accepted", ticket_id=row["id"]))
         else:
+            earlier = stored.earlier(row)
             outcomes.append(
-                ItemOutcome(index, "duplicate", ticket_id=existing.get(row["idempotency_key"]))
+                ItemOutcome(index, "duplicate", ticket_id=earlier[0] if earlier else None)
             )
     return sorted(outcomes, key=lambda outcome: outcome.index)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,9 +12,9 @@ from sqlalchemy import update
 
 from pipeline.backfill.jobs import BackfillJob
 from pipeline.backfill.sources import SourceRow
-from pipeline.lifecycle import Queue, Stage, TicketStatus
+from pipeline.lifecycle import Queue
 from pipeline.models import TicketSubmission, payload_fingerprint
-from pipeline.store.bulk import insert_audit_events, insert_new_tickets
+from pipeline.store.intake import new_ticket_row, store_new_tickets
 from pipeline.store.schema import BackfillJobRow, utcnow
 from pipeline.store.tickets import TicketStore
 
@@ -61,31 +60,17 @@ def ticket_row(
     if len(json.dumps(metadata, separators=(",", ":")).encode()) > max_metadata_bytes:
         raise ValueError(f"extra columns exceed {max_metadata_bytes} bytes")
     fingerprint = payload_fingerprint(fields)
-    now = utcnow()
-    return {
-        "id": str(uuid.uuid4()),
-        "source": source,
+    return new_ticket_row(
+        submission,
+        source=source,
         # Idempotent by external id; without one, by content, so a re-run skips it too.
-        "idempotency_key": submission.external_id or f"sha256:{fingerprint}",
-        "external_id": submission.external_id,
-        "payload_hash": fingerprint,
-        "queue": queue.value,
-        "subject": submission.subject,
-        "description": submission.description,
-        "customer_id": submission.customer_id,
-        "priority": submission.priority.value,
-        "extra": metadata,
-        "known_category": submission.category,
-        "created_at": submission.created_at,
-        "received_at": now,
-        "status": TicketStatus.received.value,
-        "generation": 1,
-        "attempts": 0,
-        "stage_runs": 0,
-        "updated_at": now,
-        "deliver": deliver,
-        "job_id": job_id,
-    }
+        idempotency_key=submission.external_id or f"sha256:{fingerprint}",
+        payload_hash=fingerprint,
+        queue=queue,
+        now=utcnow(),
+        deliver=deliver,
+        job_id=job_id,
+    )
 
 
 def store_batch(
@@ -117,23 +102,8 @@ def store_batch(
         except ValueError as exc:
             rejects.append(Reject(row.line, str(exc)))
     with store.transaction() as session:
-        new_ids = insert_new_tickets(session, prepared)
-        now = utcnow()
-        insert_audit_events(
-            session,
-            [
-                {
-                    "ticket_id": r["id"],
-                    "stage": Stage.ingest.value,
-                    "event": "received",
-                    "detail": {"source": job.source, "queue": Queue.backfill.value, "job": job.id},
-                    "attempt": 0,
-                    "created_at": now,
-                }
-                for r in prepared
-                if r["id"] in new_ids
-            ],
-        )
+        detail = {"source": job.source, "queue": Queue.backfill.value, "job": job.id}
+        new_ids = store_new_tickets(session, prepared, [detail] * len(prepared)).new_ids
         last_row = rows[-1].row if rows else job.last_line
         session.execute(
             update(BackfillJobRow)
@@ -144,7 +114,7 @@ def store_batch(
                 skipped=BackfillJobRow.skipped + len(prepared) - len(new_ids),
                 rejected=BackfillJobRow.rejected + len(rejects),
                 last_line=last_row,
-                updated_at=now,
+                updated_at=utcnow(),
             )
         )
     ordered = [r["id"] for r in prepared if r["id"] in new_ids]

@@ -42,20 +42,20 @@ def test_publishes_only_after_the_row_is_committed(
 ) -> None:
     seen_status: list[str] = []
 
-    def check_committed(self: object, *args: object, **kwargs: object) -> None:
+    def check_committed(*args: object, **kwargs: object) -> None:
         # A fresh read from another connection sees the row: it was committed before publish.
         seen_status.extend(t.status for t in store.list_tickets())
 
-    with mock.patch("celery.canvas._chain.apply_async", check_committed):
+    with mock.patch.object(celery_app, "send_task", check_committed):
         assert client.post("/tickets", json=TICKET).status_code == 202
     assert seen_status == ["received"]
 
 
 def test_broker_down_still_accepts_and_leaves_ticket_for_the_sweeper(
-    client: FlaskClient, store: TicketStore
+    client: FlaskClient, store: TicketStore, celery_app: Celery
 ) -> None:
-    with mock.patch(
-        "celery.canvas._chain.apply_async", side_effect=KombuOperationalError("connection refused")
+    with mock.patch.object(
+        celery_app, "send_task", side_effect=KombuOperationalError("connection refused")
     ):
         response = client.post("/tickets", json=TICKET)
     assert response.status_code == 202
@@ -137,7 +137,7 @@ def test_store_down_answers_503_with_retry_after(client: FlaskClient, store: Tic
     from sqlalchemy.exc import OperationalError
 
     with mock.patch.object(
-        store, "accept", side_effect=OperationalError("INSERT", {}, Exception("db gone"))
+        store, "transaction", side_effect=OperationalError("BEGIN", {}, Exception("db gone"))
     ):
         response = client.post("/tickets", json=TICKET)
     assert response.status_code == 503

@@ -9,7 +9,8 @@ import pytest
 from pipeline.errors import TicketNotFound
 from pipeline.lifecycle import Stage, TicketStatus
 from pipeline.models import TicketSubmission, payload_fingerprint
-from pipeline.store.tickets import IdempotencyConflict, TicketStore, append_audit
+from pipeline.store.intake import IdempotencyConflict
+from pipeline.store.tickets import TicketStore, append_audit
 from tests.conftest import submit
 
 
