@@ -29,14 +29,13 @@ class GunicornServer(BaseApplication):
 
 
 def worker_argv(queues: str, pool: str, concurrency: int, loglevel: str) -> list[str]:
-    """Celery worker arguments for our options (events on, so Flower sees every stage)."""
+    """Celery worker arguments for our options (task events stay off until Flower asks)."""
     return [
         "worker",
         f"--queues={queues}",
         f"--pool={pool}",
         f"--concurrency={concurrency}",
         f"--loglevel={loglevel}",
-        "--task-events",
     ]
 
 

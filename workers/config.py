@@ -44,9 +44,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": Queue.live.value,
         "task_queues": tuple(KombuQueue(q.value, routing_key=q.value) for q in Queue),
         "task_create_missing_queues": False,
-        # Flower and `celery events` see stages as they happen.
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Task events cost a JSON message and a PUBLISH per task state (15% of a worker's CPU),
+        # and nobody listens unless Flower runs: Flower turns them on at runtime on every
+        # worker it sees (its `enable_events` broadcast, every 5 s), and they stay on. The
+        # `task-sent` event would only add a PENDING row to Flower, at a PUBLISH per chain step.
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
         "worker_soft_shutdown_timeout": settings.worker_shutdown_grace_s,
         "worker_enable_soft_shutdown_on_idle": False,
         "worker_hijack_root_logger": False,

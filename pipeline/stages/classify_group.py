@@ -34,7 +34,7 @@ class GroupOutcome:
 
 def load_received(store: TicketStore, ticket_ids: list[str]) -> list[TicketRecord]:
     """The tickets of the group still waiting for classification (others were done already)."""
-    with store.read() as session:
+    with store.lookup() as session:
         rows = session.scalars(
             select(TicketRow).where(
                 TicketRow.id.in_(ticket_ids), TicketRow.status == TicketStatus.received.value

@@ -15,7 +15,7 @@ from pipeline.routing import RoutingDecision, RoutingTable, choose_department, s
 from pipeline.stages import StageOutcome, skipped
 from pipeline.stages.failures import describe_error
 from pipeline.store.deliveries import DeliveryStatus, find_delivery, save_delivery_attempt
-from pipeline.store.tickets import TicketStore, append_audit
+from pipeline.store.tickets import TicketStore, append_audit, load_ticket
 
 
 def delivery_idempotency_key(ticket: TicketRecord) -> str:
@@ -62,20 +62,22 @@ def route_ticket(
     `sign(msg_id, body) -> headers` adds outbound signature headers when configured.
     Raises DepartmentUnavailable (retry later) or DeliveryRejected (fail the ticket).
     """
-    ticket = store.get(ticket_id)
-    if ticket.status != TicketStatus.classified:
-        return skipped(ticket_id, Stage.route, ticket.status)
-    classification = ticket.classification()
-    if classification is None:
-        raise PermanentError(f"ticket {ticket_id} is classified but has no decision recorded")
-    decision = choose_department(classification, routing, confidence_threshold)
-    if ticket.review_reason and not decision.needs_review:
-        decision = send_to_review(routing, ticket.review_reason)
+    # The ticket and any earlier delivery on one connection, outside the write transaction:
+    # the department's POST must not hold a database lock.
+    with store.lookup() as session:
+        ticket = load_ticket(session, ticket_id)
+        if ticket.status != TicketStatus.classified:
+            return skipped(ticket_id, Stage.route, ticket.status)
+        decision = _decide(ticket, routing, confidence_threshold)
+        delivering = decision.endpoint is not None and ticket.deliver
+        earlier = (
+            find_delivery(session, ticket_id, decision.department, ticket.generation)
+            if delivering
+            else None
+        )
     if decision.endpoint is None or not ticket.deliver:
         # No endpoint, or a historical ticket not to be delivered: record the decision only.
         return _finish_routing(store, ticket, decision, None, DeliveryStatus.recorded, attempt)
-
-    earlier = find_delivery(store, ticket_id, decision.department, ticket.generation)
     if earlier is not None and earlier.status == DeliveryStatus.delivered:
         # A redelivered task after a recorded 2xx: never POST the same generation twice.
         receipt = DeliveryReceipt(earlier.response_status or 200, 0.0)
@@ -108,6 +110,18 @@ def route_ticket(
     if breaker is not None:
         breaker.record_success(decision.department)
     return _finish_routing(store, ticket, decision, receipt, DeliveryStatus.delivered, attempt)
+
+
+def _decide(
+    ticket: TicketRecord, routing: RoutingTable, confidence_threshold: float
+) -> RoutingDecision:
+    classification = ticket.classification()
+    if classification is None:
+        raise PermanentError(f"ticket {ticket.id} is classified but has no decision recorded")
+    decision = choose_department(classification, routing, confidence_threshold)
+    if ticket.review_reason and not decision.needs_review:
+        decision = send_to_review(routing, ticket.review_reason)
+    return decision
 
 
 def _finish_routing(

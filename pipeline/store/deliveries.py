@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from pipeline.store.schema import DeliveryRow, utcnow
@@ -21,17 +25,16 @@ class DeliveryStatus(StrEnum):
 
 
 def find_delivery(
-    store: TicketStore, ticket_id: str, department: str, generation: int
+    session: Session, ticket_id: str, department: str, generation: int
 ) -> DeliveryRow | None:
     """The delivery record for this ticket, department and generation, if any."""
-    with store.read() as session:
-        return session.scalars(
-            select(DeliveryRow).where(
-                DeliveryRow.ticket_id == ticket_id,
-                DeliveryRow.department == department,
-                DeliveryRow.generation == generation,
-            )
-        ).one_or_none()
+    return session.scalars(
+        select(DeliveryRow).where(
+            DeliveryRow.ticket_id == ticket_id,
+            DeliveryRow.department == department,
+            DeliveryRow.generation == generation,
+        )
+    ).one_or_none()
 
 
 def save_delivery_attempt(
@@ -45,33 +48,51 @@ def save_delivery_attempt(
     response_status: int | None = None,
     error: str | None = None,
 ) -> None:
-    """Insert or update the delivery record, counting one more attempt (inside a transaction)."""
+    """Insert or update the delivery record, counting one more attempt (inside a transaction).
+
+    One atomic upsert on the (ticket, department, generation) key: no read first, and two
+    workers recording the same delivery at once still count both attempts.
+    """
     now = utcnow()
-    row = session.scalars(
-        select(DeliveryRow)
-        .where(
-            DeliveryRow.ticket_id == ticket_id,
-            DeliveryRow.department == department,
-            DeliveryRow.generation == generation,
+    counted = 0 if status is DeliveryStatus.recorded else 1
+    insert = _insert_for(session)(DELIVERIES).values(
+        ticket_id=ticket_id,
+        department=department,
+        generation=generation,
+        endpoint=endpoint,
+        status=status.value,
+        attempts=counted,
+        response_status=response_status,
+        last_error=error,
+        created_at=now,
+        updated_at=now,
+    )
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=[
+                DELIVERIES.c.ticket_id,
+                DELIVERIES.c.department,
+                DELIVERIES.c.generation,
+            ],
+            set_={
+                "attempts": DELIVERIES.c.attempts + counted,
+                "status": status.value,
+                "response_status": response_status,
+                "last_error": error,
+                "updated_at": now,
+            },
         )
-        .with_for_update()
-    ).one_or_none()
-    if row is None:
-        row = DeliveryRow(
-            ticket_id=ticket_id,
-            department=department,
-            generation=generation,
-            endpoint=endpoint,
-            attempts=0,
-            created_at=now,
-        )
-        session.add(row)
-    if status is not DeliveryStatus.recorded:
-        row.attempts = (row.attempts or 0) + 1
-    row.status = status.value
-    row.response_status = response_status
-    row.last_error = error
-    row.updated_at = now
+    )
+
+
+DELIVERIES = cast(Table, DeliveryRow.__table__)
+
+
+def _insert_for(session: Session) -> Callable[[Table], Any]:
+    # ON CONFLICT is spelled alike by both dialects we run on, but each has its own construct.
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite_insert
+    return postgresql_insert
 
 
 def list_deliveries(store: TicketStore, ticket_id: str) -> list[DeliveryRow]:

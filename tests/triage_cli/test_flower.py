@@ -31,6 +31,12 @@ def flower_rig(tmp_path: Path, fresh_postgres_url: str) -> Iterator[FaultRig]:
     redis.Redis.from_url(broker).flushdb()
 
 
+def succeeded_tasks(client: httpx.Client) -> set[tuple[str, str]]:
+    """(task name, ticket id) of every task Flower saw succeed."""
+    tasks = client.get("/api/tasks", params={"limit": 1000}).json().values()
+    return {(t["name"], t["args"].strip("[]()'\", ")) for t in tasks if t["state"] == "SUCCESS"}
+
+
 def test_flower_sees_each_stage_succeed(flower_rig: FaultRig) -> None:
     rig = flower_rig
     port = free_port()
@@ -45,14 +51,23 @@ def test_flower_sees_each_stage_succeed(flower_rig: FaultRig) -> None:
             timeout=60,
             what="flower to see the worker",
         )
+        # Workers start with task events off; Flower turns them on at runtime (its
+        # `enable_events` broadcast, every 5 s). Probe until a whole ticket shows: from then
+        # on every ticket must.
+        probes: list[str] = []
+
+        def task_events_on() -> bool:
+            if any(("triage.audit", probe) in succeeded_tasks(client) for probe in probes):
+                return True
+            probes.extend(rig.submit(1, prefix=f"probe-{len(probes)}"))
+            return False
+
+        wait_for(task_events_on, timeout=60, interval=1, what="flower to turn task events on")
         ids = rig.submit(20, prefix="flower")
         rig.wait_drained(ids, timeout=120)
 
         def every_stage_succeeded() -> bool:
-            tasks = client.get("/api/tasks", params={"limit": 1000}).json().values()
-            seen = {
-                (t["name"], t["args"].strip("[]()'\", ")) for t in tasks if t["state"] == "SUCCESS"
-            }
+            seen = succeeded_tasks(client)
             return all((stage, ticket) in seen for ticket in ids for stage in STAGES)
 
         wait_for(every_stage_succeeded, timeout=60, what="flower to record every stage")
