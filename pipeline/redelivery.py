@@ -46,21 +46,62 @@ class InMemoryStageRunCounter:
 
 
 class RedisStageRunCounter:
-    """Shared by every worker: the count survives the worker that died."""
+    """Shared by every worker: the count survives the worker that died.
 
-    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+    One round trip per run: a finished run's key is deleted with the next start's INCR (same
+    pipeline, before it), or by a timer within `flush_after_s` when no start comes.
+    """
+
+    def __init__(self, client: redis.Redis, ttl_s: int, flush_after_s: float = 0.2) -> None:
         self._redis = client
         self._ttl_s = ttl_s
+        self._flush_after_s = flush_after_s
+        self._finished: set[str] = set()
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
 
     def started(self, ticket_id: str, stage: str) -> int:
         key = f"triage:runs:{ticket_id}:{stage}"
-        pipe = self._redis.pipeline()
+        done = self._take_finished()
+        pipe = self._redis.pipeline(transaction=False)
+        if done:  # first: a retry of a run that just finished here starts from zero
+            pipe.delete(*done)
         pipe.incr(key)
         pipe.expire(key, self._ttl_s)
-        return int(pipe.execute()[0])
+        try:
+            return int(pipe.execute()[-2])
+        except Exception:
+            self._keep_finished(done)
+            raise
 
     def finished(self, ticket_id: str, stage: str) -> None:
-        self._redis.delete(f"triage:runs:{ticket_id}:{stage}")
+        self._keep_finished({f"triage:runs:{ticket_id}:{stage}"})
+
+    def flush(self) -> None:
+        """Delete the keys of finished runs now (the timer's job; tests call it too)."""
+        done = self._take_finished()
+        if not done:
+            return
+        try:
+            self._redis.delete(*done)
+        except Exception:  # Redis away: the next start (or timer) tries again
+            self._keep_finished(done)
+
+    def _take_finished(self) -> set[str]:
+        with self._lock:
+            done, self._finished = self._finished, set()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            return done
+
+    def _keep_finished(self, done: set[str]) -> None:
+        with self._lock:
+            self._finished |= done
+            if self._finished and self._timer is None:
+                self._timer = threading.Timer(self._flush_after_s, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
 
 
 def build_stage_run_counter(redis_url: str | None, ttl_s: int) -> StageRunCounter:

@@ -24,7 +24,10 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **options, **kwargs)
         _configure_sqlite(engine, wal=not in_memory)
         return engine
-    options = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "pool_recycle": 1800}
+    # No pre-ping: it costs a round trip per checkout (five per ticket). A connection the
+    # server dropped fails its first statement instead; SQLAlchemy then invalidates the whole
+    # pool, and the stage retries (the API answers 503), on fresh connections.
+    options = {"pool_size": 10, "max_overflow": 20, "pool_recycle": 1800}
     options.update(kwargs)
     return create_engine(url, **options)
 

@@ -39,3 +39,13 @@ def test_text_lines_show_the_context() -> None:
     configure_logging(Settings(log_format="text"), stream=stream)
     logging.getLogger("triage.api").error("store unavailable", extra={"ticket_id": "t-2"})
     assert stream.getvalue().rstrip().endswith("store unavailable [ticket_id=t-2]")
+
+
+def test_celery_task_chatter_is_quiet_unless_debugging() -> None:
+    configure_logging(Settings(log_format="json", log_level="INFO"), stream=io.StringIO())
+    for name in ("celery.worker.strategy", "celery.app.trace"):
+        assert not logging.getLogger(name).isEnabledFor(logging.INFO)
+        assert logging.getLogger(name).isEnabledFor(logging.WARNING)
+    assert logging.getLogger("triage.worker").isEnabledFor(logging.INFO)
+    configure_logging(Settings(log_format="json", log_level="DEBUG"), stream=io.StringIO())
+    assert logging.getLogger("celery.app.trace").isEnabledFor(logging.INFO)
