@@ -181,6 +181,10 @@ class GeminiClassifier:
         self.client = client if client is not None else make_client(settings)
         self._key = settings.gemini_key()
         self._fingerprint = categories_fingerprint(self.categories)
+        # Built once (it was 1% of a worker per call). A Schema, not a dict: the SDK rewrites a
+        # dict schema in place on every call, while it works on a copy of a Schema.
+        self.schema = types.Schema.model_validate(response_schema(self.categories))
+        self._built: types.GenerateContentConfig | None = None
         self._local = threading.local()  # last_call per thread: LLM stages run on thread pools
 
     @property
@@ -272,12 +276,17 @@ class GeminiClassifier:
         self.client.close()
 
     def _config(self, system: str) -> types.GenerateContentConfig:
-        return types.GenerateContentConfig(
-            system_instruction=system,
-            response_mime_type="application/json",
-            response_schema=response_schema(self.categories),
-            temperature=0,
-        )
+        # The system instruction depends on the categories only: one config serves every call.
+        config = self._built
+        if config is None or config.system_instruction != system:
+            config = types.GenerateContentConfig(
+                system_instruction=system,
+                response_mime_type="application/json",
+                response_schema=self.schema,
+                temperature=0,
+            )
+            self._built = config
+        return config
 
     def _remember(self, details: CallDetails, **changes: Any) -> CallDetails:
         updated = CallDetails(**{**asdict(details), **changes})

@@ -7,6 +7,7 @@ answer is left to the caller, which classifies it alone.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,12 @@ def group_schema(categories: Sequence[str]) -> dict[str, Any]:
         "properties": {"results": {"type": "array", "items": item}},
         "required": ["results"],
     }
+
+
+@functools.lru_cache(maxsize=16)
+def _group_schema(categories: tuple[str, ...]) -> types.Schema:
+    # Once per category table; a Schema, which the SDK copies (a dict it would edit in place).
+    return types.Schema.model_validate(group_schema(categories))
 
 
 def build_group_prompt(
@@ -111,7 +118,7 @@ def classify_group(
     config = types.GenerateContentConfig(
         system_instruction=system,
         response_mime_type="application/json",
-        response_schema=group_schema(list(gemini.categories)),
+        response_schema=_group_schema(tuple(gemini.categories)),
         temperature=0,
     )
     started = time.perf_counter()

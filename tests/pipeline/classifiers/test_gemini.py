@@ -332,3 +332,17 @@ def test_vertex_client_when_a_project_is_set(monkeypatch: pytest.MonkeyPatch) ->
     client = make_client(settings)
     assert client.vertexai is True
     client.close()
+
+
+def test_config_is_built_once_and_every_call_sends_the_same_schema(stub: GeminiStub) -> None:
+    # The SDK rewrites a dict response_schema in place: the shared config must not drift.
+    classifier = make(stub, llm_cache_ttl_s=0)
+    schema_before = classifier.schema.model_dump()
+    for n in range(3):
+        classifier.classify(TicketText(description=f"My card was charged twice ({n})."))
+    configs = [request.body["generationConfig"] for request in stub.recorded()]
+    assert len(configs) == 3 and configs[0] == configs[1] == configs[2]
+    assert configs[0]["responseSchema"]["properties"]["category"]["enum"] == list(CATEGORIES)
+    assert classifier.schema.model_dump() == schema_before
+    system = stub.recorded()[0].body["systemInstruction"]
+    assert classifier._config(system["parts"][0]["text"]) is classifier._built
