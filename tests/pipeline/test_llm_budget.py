@@ -12,17 +12,17 @@ from typing import Any
 import fakeredis
 import pytest
 import redis
-from limits.storage import MemoryStorage, RedisStorage
 
 from pipeline.llm_budget import (
     BACKFILL,
     MIN_WAIT_S,
     STORAGE_ERROR_WAIT_S,
-    LimitsBudget,
     LLMBudget,
+    SharedBudget,
     build_budget,
     per_window,
 )
+from pipeline.llm_windows import MemoryWindows, RedisWindows
 from pipeline.settings import Settings
 from tests.support.gemini_stub import GeminiStub, running_stub
 from tests.support.servers import redis_url
@@ -30,24 +30,23 @@ from tests.support.servers import redis_url
 REDIS_DB = 12
 
 
-@pytest.fixture
-def fake_storage() -> RedisStorage:
-    """limits' Redis storage (its Lua scripts included) on fakeredis: shared like real Redis."""
-    pool = redis.ConnectionPool(
-        connection_class=fakeredis.FakeRedisConnection, server=fakeredis.FakeServer()
-    )
-    return RedisStorage("redis://fake", connection_pool=pool, wrap_exceptions=True)
+@pytest.fixture(params=["redis", "memory"])
+def fake_storage(request: pytest.FixtureRequest) -> Any:
+    """The Lua windows on fakeredis (shared like real Redis), or the in-memory windows."""
+    if request.param == "memory":
+        return MemoryWindows()
+    return RedisWindows(fakeredis.FakeRedis(server=fakeredis.FakeServer()))
 
 
-def budget(storage: Any, **overrides: Any) -> LimitsBudget:
+def budget(windows: Any, **overrides: Any) -> SharedBudget:
     values: dict[str, Any] = dict(
         requests_per_window=3, tokens_per_window=1_000, window_s=1, backfill_share=0.5
     )
     values.update(overrides)
-    return LimitsBudget(storage, **values)
+    return SharedBudget(windows, **values)
 
 
-def test_requests_per_window_then_a_wait_that_is_honest(fake_storage: RedisStorage) -> None:
+def test_requests_per_window_then_a_wait_that_is_honest(fake_storage: Any) -> None:
     shared = budget(fake_storage)
     assert [shared.try_acquire(10) for _ in range(3)] == [0.0, 0.0, 0.0]
     wait = shared.try_acquire(10)
@@ -56,14 +55,14 @@ def test_requests_per_window_then_a_wait_that_is_honest(fake_storage: RedisStora
     assert shared.try_acquire(10) == 0.0
 
 
-def test_two_budgets_on_one_redis_share_the_window(fake_storage: RedisStorage) -> None:
+def test_two_budgets_on_one_redis_share_the_window(fake_storage: Any) -> None:
     first, second = budget(fake_storage), budget(fake_storage)
     assert first.try_acquire(1) == 0.0 and second.try_acquire(1) == 0.0
     assert first.try_acquire(1) == 0.0
     assert second.try_acquire(1) > 0 and first.try_acquire(1) > 0
 
 
-def test_tokens_per_window(fake_storage: RedisStorage) -> None:
+def test_tokens_per_window(fake_storage: Any) -> None:
     shared = budget(fake_storage, requests_per_window=100)
     assert shared.try_acquire(600) == 0.0
     assert shared.try_acquire(600) > 0
@@ -71,14 +70,14 @@ def test_tokens_per_window(fake_storage: RedisStorage) -> None:
 
 
 def test_a_ticket_larger_than_the_window_still_passes_when_empty(
-    fake_storage: RedisStorage,
+    fake_storage: Any,
 ) -> None:
     shared = budget(fake_storage, requests_per_window=100)
     assert shared.try_acquire(5_000) == 0.0
     assert shared.try_acquire(1) > 0
 
 
-def test_record_tokens_charges_an_overrun(fake_storage: RedisStorage) -> None:
+def test_record_tokens_charges_an_overrun(fake_storage: Any) -> None:
     shared = budget(fake_storage, requests_per_window=100)
     assert shared.try_acquire(100) == 0.0
     shared.record_tokens(900, estimated=100)
@@ -87,7 +86,7 @@ def test_record_tokens_charges_an_overrun(fake_storage: RedisStorage) -> None:
     assert shared.try_acquire(100) == 0.0
 
 
-def test_backfill_gets_only_its_share_and_live_keeps_the_rest(fake_storage: RedisStorage) -> None:
+def test_backfill_gets_only_its_share_and_live_keeps_the_rest(fake_storage: Any) -> None:
     shared = budget(fake_storage, requests_per_window=4)
     assert shared.try_acquire(1, queue=BACKFILL) == 0.0
     assert shared.try_acquire(1, queue=BACKFILL) == 0.0
@@ -97,14 +96,14 @@ def test_backfill_gets_only_its_share_and_live_keeps_the_rest(fake_storage: Redi
 
 
 def test_live_traffic_can_use_the_whole_budget_and_then_backfill_waits(
-    fake_storage: RedisStorage,
+    fake_storage: Any,
 ) -> None:
     shared = budget(fake_storage, requests_per_window=2)
     assert shared.try_acquire(1) == 0.0 and shared.try_acquire(1) == 0.0
     assert shared.try_acquire(1, queue=BACKFILL) > 0
 
 
-def test_backfill_token_share(fake_storage: RedisStorage) -> None:
+def test_backfill_token_share(fake_storage: Any) -> None:
     shared = budget(fake_storage, requests_per_window=100, backfill_share=0.3)
     assert shared.try_acquire(300, queue=BACKFILL) == 0.0
     assert shared.try_acquire(10, queue=BACKFILL) > 0
@@ -115,10 +114,8 @@ def test_storage_down_refuses_with_a_wait() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    storage = RedisStorage(
-        f"redis://127.0.0.1:{port}/0", wrap_exceptions=True, socket_connect_timeout=0.5
-    )
-    shared = budget(storage)
+    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+    shared = budget(RedisWindows(client))
     assert shared.try_acquire(1) == STORAGE_ERROR_WAIT_S
     shared.record_tokens(100, estimated=1)  # accounting failures are swallowed
 
@@ -128,7 +125,7 @@ def test_build_budget_in_memory_without_redis() -> None:
         broker_url="memory://", redis_url=None, llm_requests_per_minute=60, llm_budget_window_s=2
     )
     shared = build_budget(settings)
-    assert isinstance(shared._checks["live"][0][0].limiter.storage, MemoryStorage)
+    assert isinstance(shared.windows, MemoryWindows)
     assert shared.try_acquire(1) == 0.0 and shared.try_acquire(1) == 0.0
     assert shared.try_acquire(1) > 0
 
@@ -255,3 +252,31 @@ def test_three_processes_never_exceed_the_shared_budget(
     waits = [wait for report in reports for wait in report["waits"]]
     assert waits, "the workers never met the budget: the test proved nothing"
     assert all(0 < wait <= WINDOW_S for wait in waits)
+
+
+def test_one_round_trip_per_acquisition_whatever_the_queue() -> None:
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    calls: list[str] = []
+    evalsha = client.evalsha
+
+    def counted(*args: Any) -> Any:
+        calls.append("evalsha")
+        return evalsha(*args)
+
+    client.evalsha = counted  # type: ignore[method-assign]
+    shared = budget(RedisWindows(client), requests_per_window=100)
+    assert shared.try_acquire(10) == 0.0  # the first one also loads the script
+    calls.clear()
+    assert shared.try_acquire(10) == 0.0
+    assert shared.try_acquire(10, queue=BACKFILL) == 0.0  # four limits, still one script
+    shared.record_tokens(50, estimated=10)
+    assert calls == ["evalsha"] * 3
+
+
+def test_a_token_wait_is_honest(fake_storage: Any) -> None:
+    shared = budget(fake_storage, requests_per_window=100)
+    assert shared.try_acquire(900) == 0.0
+    wait = shared.try_acquire(500)
+    assert MIN_WAIT_S <= wait <= 1.0
+    time.sleep(wait + 0.01)
+    assert shared.try_acquire(500) == 0.0
