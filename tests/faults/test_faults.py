@@ -113,6 +113,8 @@ def test_postgres_connections_dropped_mid_run(rig: FaultRig, fresh_postgres_url:
                 ),
                 {"db": database},
             ).scalar_one()
+        # Our own pooled connections were dropped too: without pre-ping, start afresh.
+        rig.store.engine.dispose()
     admin.dispose()
     load.join(timeout=300)
     rig.wait_drained(ids, timeout=240)
