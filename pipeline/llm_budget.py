@@ -118,7 +118,8 @@ class SharedBudget:
         except redis.RedisError as exc:  # Redis down: refuse (fail closed), retry later
             log.warning("LLM budget storage unavailable: %s", type(exc).__name__)
             return STORAGE_ERROR_WAIT_S
-        return 0.0 if wait <= 0 else min(max(wait, MIN_WAIT_S), float(self.window_s))
+        # A token counter can need up to two windows to drain (the previous one still counts).
+        return 0.0 if wait <= 0 else min(max(wait, MIN_WAIT_S), 2.0 * self.window_s)
 
     def record_tokens(self, actual: int, *, estimated: int, queue: str = LIVE) -> None:
         """Charge the tokens a granted call used beyond its estimate (best effort).

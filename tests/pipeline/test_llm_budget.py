@@ -277,6 +277,6 @@ def test_a_token_wait_is_honest(fake_storage: Any) -> None:
     shared = budget(fake_storage, requests_per_window=100)
     assert shared.try_acquire(900) == 0.0
     wait = shared.try_acquire(500)
-    assert MIN_WAIT_S <= wait <= 1.0
+    assert MIN_WAIT_S <= wait <= 2.0  # the previous window still counts for a while
     time.sleep(wait + 0.01)
     assert shared.try_acquire(500) == 0.0
