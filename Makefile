@@ -30,6 +30,8 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench all
 
+# CI's smoke test, under a minute: writes bench/out/results-quick.json, never results.json
+# or BENCHMARKS.md; its own Redis and PostgreSQL databases, dropped afterwards.
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench all --quick
 

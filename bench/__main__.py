@@ -1,4 +1,4 @@
-"""`python -m bench {all,ingest,pipeline,memory,classifier} [--quick] [--profile]`.
+"""`python -m bench {all,ingest,pipeline,memory,backfill,classifier} [--quick] [--profile]`.
 
 Full runs write bench/results.json (merged, section by section) and the generated block of
 BENCHMARKS.md; quick runs (CI's smoke test) write bench/out/results-quick.json and leave both
@@ -8,20 +8,24 @@ alone. Process logs and py-spy profiles go to bench/out/run-<mode>/.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
+import os
 import shlex
 import shutil
 import signal
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bench.common import (
     ROOT,
+    kill_leftovers,
     load_average,
     machine_info,
     postgres_database,
@@ -32,7 +36,8 @@ from bench.common import (
 
 RESULTS = ROOT / "bench" / "results.json"
 OUT = ROOT / "bench" / "out"
-BENCHES = ("ingest", "pipeline", "memory", "classifier")
+BENCHES = ("ingest", "pipeline", "memory", "backfill", "classifier")
+ALL = ("ingest", "pipeline", "backfill", "classifier")  # memory rides on the pipeline's worker
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -63,7 +68,7 @@ def run_one(
     name: str, quick: bool, profile: bool, log_dir: Path, with_memory: bool = False
 ) -> dict[str, dict[str, Any]]:
     """One benchmark on its own database (Redis flushed around it); its section(s) by name."""
-    from bench import classifier, ingest, memory, pipeline
+    from bench import backfill, classifier, ingest, memory, pipeline
 
     if name == "classifier":
         return {name: classifier.run_classifier(quick)}
@@ -72,6 +77,8 @@ def run_one(
             return {name: ingest.run_ingest(quick, log_dir, dsn, profile=profile)}
         if name == "memory":
             return {name: memory.run_memory(quick, log_dir, dsn)}
+        if name == "backfill":
+            return {name: backfill.run_backfill(quick, log_dir, dsn)}
         checkpoints = memory.checkpoints_for(quick) if with_memory else None
         section, rss = pipeline.run_pipeline(quick, log_dir, dsn, profile, checkpoints)
         return {"pipeline": section, **({"memory": rss} if rss is not None else {})}
@@ -86,10 +93,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the stub department's access log
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    # Under `all`, memory rides on the pipeline bench's worker (see bench/memory.py).
-    names = ["ingest", "pipeline", "classifier"] if args.bench == "all" else [args.bench]
     mode = "quick" if args.quick else "full"
-    log_dir = OUT / f"run-{mode}"
+    with one_run_at_a_time(mode, command):
+        return run(args, command, OUT / f"run-{mode}")
+
+
+@contextmanager
+def one_run_at_a_time(mode: str, command: str) -> Iterator[None]:
+    """Runs of one mode in one checkout take turns: each starts by clearing the logs' folder."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / f".lock-{mode}", "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            say(f"waiting for another {mode} bench run to end ({lock.read().strip()})")
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel when its holder exits
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()}: {command}\n")
+        lock.flush()
+        yield
+
+
+def run(args: argparse.Namespace, command: str, log_dir: Path) -> int:
+    """The benchmarks of one run; 1 when any of them failed."""
+    names = list(ALL) if args.bench == "all" else [args.bench]
     shutil.rmtree(log_dir, ignore_errors=True)
     log_dir.mkdir(parents=True)
     results: dict[str, Any] = {"machine": machine_info(command), "quick": args.quick}
@@ -120,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             results[key] = section
     results["machine"]["load_average_at_end"] = load_average()
+    leftovers = kill_leftovers()
+    if leftovers:  # every bench stops what it started: one left behind is a bug
+        results["leftover_processes"] = {"error": f"killed after the run: {leftovers}"}
+        failed.append("leftover_processes")
     from bench.report import text_table, update_benchmarks_md
 
     print(text_table(results))

@@ -159,7 +159,7 @@ def median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_ingest(quick: bool, log_dir: Path, dsn: str, profile: bool = False) -> dict[str, Any]:
     """Start the three servers, warm them, run interleaved rounds, compute ratios."""
-    seconds = 2.0 if quick else 8.0
+    seconds = 1.0 if quick else 8.0
     rounds = 1 if quick else 3
     key = prepare_database(dsn)
     with ExitStack() as stack:
@@ -169,7 +169,7 @@ def run_ingest(quick: bool, log_dir: Path, dsn: str, profile: bool = False) -> d
         say("ingest: warm-up, all three at once (pools, caches, lazy imports)")
         with ThreadPoolExecutor(len(servers)) as pool:
             warm = [
-                pool.submit(loadgen.run_load, url, seconds=1 if quick else 3, api_key=key,
+                pool.submit(loadgen.run_load, url, seconds=0.5 if quick else 3, api_key=key,
                             nonce=f"warm-{name}", connections=8)
                 for name, (_, url) in servers.items()
             ]  # fmt: skip

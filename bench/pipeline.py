@@ -74,10 +74,13 @@ class Sizes:
     burst: dict[float, int]  # by LLM latency in seconds
     paced_seconds: float
     paced_max: int
+    paced_min: int = 10
 
 
 FULL = Sizes(warmup=30, burst={0.0: 500, 0.2: 300}, paced_seconds=10, paced_max=250)
-QUICK = Sizes(warmup=5, burst={0.0: 60, 0.2: 40}, paced_seconds=1.5, paced_max=20)
+# The CI smoke test (`make bench-quick`, under a minute with every other bench): just enough
+# tickets to prove every phase works; its figures are not comparable with a full run's.
+QUICK = Sizes(warmup=3, burst={0.0: 30, 0.2: 10}, paced_seconds=1.0, paced_max=6, paced_min=5)
 
 
 class System(Protocol):
@@ -210,7 +213,7 @@ class Ours:
 
     def query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """Rows of one query on the run's database (psycopg connections are thread-safe)."""
-        return self._db.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return self._db.execute(sql, params).fetchall()
 
     def close(self) -> None:
         """Release this process's connections."""
@@ -453,7 +456,7 @@ class Stubs:
         self.routing_file = demo_routing_file(directory, self.departments_url)
 
 
-class _Discard(list):  # type: ignore[type-arg]
+class _Discard(list):
     """A list that drops what is appended: the stubs' records are not needed here."""
 
     def append(self, _item: object) -> None:
@@ -483,7 +486,7 @@ def measure_system(
             result["statuses"] = system.statuses(tokens)
         # Ours runs first: its burst rate sets the paced rate every system gets.
         rate = rates.setdefault(llm_s, max(2.0, 0.5 * (result["tickets_per_s"] or 4)))
-        n = max(10, min(sizes.paced_max, round(rate * sizes.paced_seconds)))
+        n = max(sizes.paced_min, min(sizes.paced_max, round(rate * sizes.paced_seconds)))
         say(
             f"pipeline {system.name} @ {key}: {result['tickets_per_s']} tickets/s; "
             f"latency: {n} tickets paced at {rate:.1f}/s"

@@ -135,6 +135,30 @@ def _memory(memory: dict[str, Any]) -> Table:
     )  # fmt: skip
 
 
+def _backfill(backfill: dict[str, Any]) -> Table:
+    idle, during = backfill["idle"], backfill["during_backfill"]
+    rows = [
+        [name, str(r["tickets"]), _f(r["rate_per_s"]), _f(r["p50_ms"], 0), _f(r["p95_ms"], 0),
+         _f(r.get("max_ms"), 0)]
+        for name, r in (("idle", idle), ("during backfill", during))
+    ]  # fmt: skip
+    targets, job = backfill["targets"], backfill["backfill"]
+    return Table(
+        "Backfill: live latency while a backfill runs",
+        ["live tickets", "tickets", "paced at /s", "p50 ms", "p95 ms", "max ms"],
+        rows,
+        ["p95 during / idle", "p95 during ms", "target", "met"],
+        [[_x(backfill["ratios"]["p95_during_vs_idle"]), _f(during["p95_ms"], 0),
+          f"{targets['rule']} = {_f(targets['p95_max_ms'], 0)} ms", _met(targets["met"])]],
+        [
+            f"{backfill['settings']['workers']}; {backfill['settings']['live']}",
+            f"backfill: {job['rows']:,} rows final in {_f(job['seconds'])} s "
+            f"({_f(job['tickets_per_s'])} tickets/s); {job['final_when_live_run_ended']:,} "
+            "of them final when the live run during it ended",
+        ],
+    )  # fmt: skip
+
+
 def _classifier(classifier: dict[str, Any]) -> Table:
     rows = []
     for name, rate in classifier.get("throughput_per_cpu_s", {}).items():
@@ -155,7 +179,7 @@ def _classifier(classifier: dict[str, Any]) -> Table:
 
 def tables(results: dict[str, Any]) -> list[Table]:
     """A table for every benchmark present (shared by the terminal and the markdown)."""
-    makers = {"ingest": _ingest, "pipeline": _pipeline, "memory": _memory}
+    makers = {"ingest": _ingest, "pipeline": _pipeline, "memory": _memory, "backfill": _backfill}
     out = []
     for name, maker in makers.items():
         section = results.get(name)
