@@ -14,8 +14,12 @@ from pipeline.models import TicketRecord
 from pipeline.routing import RoutingDecision, RoutingTable, choose_department, send_to_review
 from pipeline.stages import StageOutcome, skipped
 from pipeline.stages.failures import describe_error
-from pipeline.store.deliveries import DeliveryStatus, find_delivery, save_delivery_attempt
-from pipeline.store.tickets import TicketStore, append_audit, load_ticket
+from pipeline.store.deliveries import (
+    DeliveryStatus,
+    load_with_deliveries,
+    save_delivery_attempt,
+)
+from pipeline.store.tickets import TicketStore, append_audit
 
 
 def delivery_idempotency_key(ticket: TicketRecord) -> str:
@@ -62,19 +66,14 @@ def route_ticket(
     `sign(msg_id, body) -> headers` adds outbound signature headers when configured.
     Raises DepartmentUnavailable (retry later) or DeliveryRejected (fail the ticket).
     """
-    # The ticket and any earlier delivery on one connection, outside the write transaction:
-    # the department's POST must not hold a database lock.
+    # The ticket and its earlier deliveries in one query, outside the write transaction: the
+    # department's POST must not hold a database lock.
     with store.lookup() as session:
-        ticket = load_ticket(session, ticket_id)
-        if ticket.status != TicketStatus.classified:
-            return skipped(ticket_id, Stage.route, ticket.status)
-        decision = _decide(ticket, routing, confidence_threshold)
-        delivering = decision.endpoint is not None and ticket.deliver
-        earlier = (
-            find_delivery(session, ticket_id, decision.department, ticket.generation)
-            if delivering
-            else None
-        )
+        ticket, deliveries = load_with_deliveries(session, ticket_id)
+    if ticket.status != TicketStatus.classified:
+        return skipped(ticket_id, Stage.route, ticket.status)
+    decision = _decide(ticket, routing, confidence_threshold)
+    earlier = deliveries.get(decision.department)
     if decision.endpoint is None or not ticket.deliver:
         # No endpoint, or a historical ticket not to be delivered: record the decision only.
         return _finish_routing(store, ticket, decision, None, DeliveryStatus.recorded, attempt)

@@ -6,12 +6,14 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, and_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from pipeline.store.schema import DeliveryRow, utcnow
+from pipeline.errors import TicketNotFound
+from pipeline.models import TicketRecord
+from pipeline.store.schema import DeliveryRow, TicketRow, utcnow
 from pipeline.store.tickets import TicketStore
 
 
@@ -24,17 +26,25 @@ class DeliveryStatus(StrEnum):
     rejected = "rejected"  # the department answered a permanent 4xx
 
 
-def find_delivery(
-    session: Session, ticket_id: str, department: str, generation: int
-) -> DeliveryRow | None:
-    """The delivery record for this ticket, department and generation, if any."""
-    return session.scalars(
-        select(DeliveryRow).where(
-            DeliveryRow.ticket_id == ticket_id,
-            DeliveryRow.department == department,
-            DeliveryRow.generation == generation,
+def load_with_deliveries(
+    session: Session, ticket_id: str
+) -> tuple[TicketRecord, dict[str, DeliveryRow]]:
+    """A ticket and its delivery records of its current generation, by department: one query."""
+    rows = session.execute(
+        select(TicketRow, DeliveryRow)
+        .outerjoin(
+            DeliveryRow,
+            and_(
+                DeliveryRow.ticket_id == TicketRow.id,
+                DeliveryRow.generation == TicketRow.generation,
+            ),
         )
-    ).one_or_none()
+        .where(TicketRow.id == ticket_id)
+    ).all()
+    if not rows:
+        raise TicketNotFound(f"no ticket {ticket_id}")
+    deliveries = {row.department: row for _, row in rows if row is not None}
+    return TicketRecord.model_validate(rows[0][0]), deliveries
 
 
 def save_delivery_attempt(
