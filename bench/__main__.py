@@ -25,14 +25,13 @@ from typing import Any
 
 from bench.common import (
     ROOT,
-    kill_leftovers,
-    load_average,
-    machine_info,
     postgres_database,
     redis_database,
     redis_url,
     say,
 )
+from bench.machine import load_average, machine_info
+from bench.processes import kill_leftovers
 
 RESULTS = ROOT / "bench" / "results.json"
 OUT = ROOT / "bench" / "out"

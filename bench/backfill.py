@@ -21,15 +21,14 @@ from typing import Any
 
 from bench.common import (
     PYTHON,
-    Service,
     product_env,
-    quit_all,
     ratio,
     say,
-    start_service,
     wait_until,
 )
-from bench.pipeline import FINAL, Ours, Stubs, paced, warm_up
+from bench.phases import paced, warm_up
+from bench.processes import Service, quit_all, start_service
+from bench.systems import FINAL, Ours, Stubs
 
 BACKFILL_NICE = ["nice", "-n", "15"]
 COLUMNS = "external_id=ticket_no,subject=title,description=body,customer_id=client,"

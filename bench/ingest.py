@@ -25,19 +25,15 @@ from bench.common import (
     API_KEY_PEPPER,
     HOST,
     PYTHON,
-    Service,
-    cpu_seconds,
     free_ports,
-    load_average,
     product_env,
-    quit_all,
     ratio,
     redis_url,
     say,
     sqlalchemy_url,
-    start_service,
-    wait_http,
 )
+from bench.machine import load_average
+from bench.processes import Service, cpu_seconds, quit_all, start_service, wait_http
 
 # `triage api`'s defaults, which also measured best here (see BENCHMARKS.md); env overrides
 # make a sweep easy: BENCH_API_WORKERS=4 BENCH_API_THREADS=4 python -m bench ingest.

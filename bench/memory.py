@@ -18,8 +18,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.common import rss_mb, say
-from bench.pipeline import FINAL, Ours, Stubs, started
+from bench.common import (
+    say,
+)
+from bench.pipeline import started
+from bench.processes import rss_mb
+from bench.systems import FINAL, Ours, Stubs
 
 FULL_CHECKPOINTS = (1_000, 10_000)
 # The brief asks for 200 and 1000; at our ~20 tickets/s 1000 tickets alone take ~50 s, more

@@ -26,8 +26,15 @@ from pathlib import Path
 import psycopg
 import redis
 
-from bench import pipeline
-from bench.common import HOST, POSTGRES_ADMIN_DSN, REDIS_PORT, postgres_database, redis_database
+from bench import phases, pipeline, systems
+from bench.baselines.systems import Minimal
+from bench.common import (
+    HOST,
+    POSTGRES_ADMIN_DSN,
+    REDIS_PORT,
+    postgres_database,
+    redis_database,
+)
 
 POSTGRES_LOG = Path(
     os.environ.get("BENCH_POSTGRES_LOG", "/var/log/postgresql/postgresql-15-main.log")
@@ -72,16 +79,16 @@ def sql_statements(log_text: str, database: str) -> Counter[str]:
     return counts
 
 
-def trace(system: pipeline.System, tickets: int, db: int, database: str) -> dict[str, Counter[str]]:
+def trace(system: systems.System, tickets: int, db: int, database: str) -> dict[str, Counter[str]]:
     """Push `tickets` through one at a time; the commands and statements they caused."""
-    pipeline.warm_up(system, 5)
+    phases.warm_up(system, 5)
     monitor = RedisCommands(db)
     monitor.start()
     time.sleep(0.5)
     log_from = POSTGRES_LOG.stat().st_size if os.access(POSTGRES_LOG, os.R_OK) else None
     for _ in range(tickets):
         token = system.submit()
-        pipeline.drain(system, [token], timeout=30, what="one traced ticket")
+        phases.drain(system, [token], timeout=30, what="one traced ticket")
     time.sleep(0.5)
     monitor.stop()
     sql: Counter[str] = Counter()
@@ -123,13 +130,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         database, db = dsn.rsplit("/", 1)[1], int(url.rsplit("/", 1)[1])
         with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f"ALTER DATABASE \"{database}\" SET log_statement = 'all'")
-        stubs = pipeline.Stubs(stack, directory)
-        ours = pipeline.Ours(dsn, stubs.routing_file, stubs.gemini_url, stubs.latency, directory)
+        stubs = systems.Stubs(stack, directory)
+        ours = systems.Ours(dsn, stubs.routing_file, stubs.gemini_url, stubs.latency, directory)
         stack.callback(ours.close)
         with pipeline.started(ours):
             show("ours", trace(ours, args.tickets, db, database), args.tickets)
         department = f"{stubs.departments_url}/departments/finance"
-        minimal = pipeline.Minimal(dsn, department, directory)
+        minimal = Minimal(dsn, department, directory)
         stack.callback(minimal.close)
         with pipeline.started(minimal):
             show("minimal", trace(minimal, args.tickets, db, database), args.tickets)
