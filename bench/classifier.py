@@ -14,11 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import (
-    PYTHON,
-    ROOT,
-    say,
-)
+from bench.common import PYTHON, ROOT, say
 
 SCRIPT = ROOT / "bench" / "bench_classifier.py"
 OUTPUT = ROOT / "bench" / "out" / "classifier.json"

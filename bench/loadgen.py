@@ -18,9 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import (
-    percentile,
-)
+from bench.common import percentile
 
 SUBJECT = "Charged twice for my order"
 DESCRIPTION = "My card shows two identical charges for the same invoice this month, please refund."
