@@ -29,14 +29,16 @@ REDIS_DB = 11
 
 
 @pytest.fixture
-def real_settings(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Settings, StubDepartments]]:
+def real_settings(
+    fresh_postgres_url: str, tmp_path: Path
+) -> Iterator[tuple[Settings, StubDepartments]]:
     broker = redis_url(REDIS_DB)
     redis.Redis.from_url(broker).flushdb()
     stub = StubDepartments()
     with serve_in_thread(stub) as departments_url:
         yield (
             Settings(
-                database_url=postgres_url,
+                database_url=fresh_postgres_url,
                 broker_url=broker,
                 classifier="local",
                 routing_file=demo_routing_file(tmp_path, departments_url),
