@@ -169,19 +169,32 @@ def start_service(name: str, argv: Sequence[str], env: dict[str, str], log_dir: 
     return Service(name, process, log)
 
 
-def kill_leftovers() -> list[str]:
-    """SIGKILL any process still in a session the run started (orphans included); their names."""
-    left = []
+def _session_members() -> dict[int, str]:
+    """Live processes (zombies excluded: they are dead, awaiting a reaper) in our sessions."""
+    members = {}
     for entry in Path("/proc").iterdir():
         try:
             head, tail = (entry / "stat").read_text().rsplit(")", 1)
         except (OSError, ValueError):
             continue
-        if entry.name.isdigit() and int(tail.split()[3]) in _sessions:  # field 6: session id
-            left.append(f"{entry.name} {head.split('(', 1)[1]}")
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(entry.name), signal.SIGKILL)
-    return left
+        fields = tail.split()  # fields[0]: state, fields[3]: session id
+        if entry.name.isdigit() and fields[0] != "Z" and int(fields[3]) in _sessions:
+            members[int(entry.name)] = head.split("(", 1)[1]
+    return members
+
+
+def kill_leftovers(settle_s: float = 3.0) -> list[str]:
+    """SIGKILL any process still in a session the run started (orphans included); their names.
+
+    Processes signalled moments ago may still be exiting: they get `settle_s` to go first.
+    """
+    deadline = time.monotonic() + settle_s
+    while (members := _session_members()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in members:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return [f"{pid} {name}" for pid, name in members.items()]
 
 
 def clean_environ() -> dict[str, str]:
