@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Engine, Row, Table, Update, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.errors import TicketNotFound, TriageError
+from pipeline.errors import TicketNotFound
 from pipeline.lifecycle import Queue, Stage, TicketStatus
 from pipeline.models import AuditEntry, TicketRecord, TicketSubmission
 from pipeline.store.engine import session_factory, write_transaction_guard
+from pipeline.store.intake import (
+    Acceptance,
+    acceptance_of,
+    new_ticket_row,
+    store_new_tickets,
+)
 from pipeline.store.schema import AuditEventRow, TicketRow, utcnow
-
-
-class IdempotencyConflict(TriageError):
-    """The idempotency key was used before with a different body."""
-
-    def __init__(self, ticket_id: str) -> None:
-        super().__init__(f"idempotency key already used for ticket {ticket_id} with another body")
-        self.ticket_id = ticket_id
-
-
-@dataclass(frozen=True)
-class Acceptance:
-    """The outcome of accepting a ticket: the stored ticket, and whether it is new."""
-
-    ticket: TicketRecord
-    created: bool
 
 
 def append_audit(
@@ -107,62 +94,17 @@ class TicketStore:
         queue: Queue = Queue.live,
     ) -> Acceptance:
         """Store a new ticket as `received` with its audit event, or return the earlier one."""
-        now = utcnow()
-        row = TicketRow(
-            id=str(uuid.uuid4()),
+        row = new_ticket_row(
+            submission,
             source=source,
             idempotency_key=idempotency_key,
-            external_id=submission.external_id,
             payload_hash=payload_hash,
-            queue=queue.value,
-            subject=submission.subject,
-            description=submission.description,
-            customer_id=submission.customer_id,
-            priority=submission.priority.value,
-            extra=submission.metadata(),
-            known_category=submission.category,
-            created_at=submission.created_at,
-            received_at=now,
-            status=TicketStatus.received.value,
-            generation=1,
-            attempts=0,
-            stage_runs=0,
-            updated_at=now,
+            queue=queue,
+            now=utcnow(),
         )
-        try:
-            with self.transaction() as session:
-                session.add(row)
-                session.flush()  # the ticket row first: the audit event references it
-                append_audit(
-                    session,
-                    row.id,
-                    Stage.ingest,
-                    "received",
-                    {"source": source, "queue": queue},
-                    at=now,
-                )
-        except IntegrityError:
-            if idempotency_key is None:
-                raise
-            existing = self.find_by_idempotency_key(source, idempotency_key)
-            if existing is None:
-                raise
-            if existing[1] != payload_hash:
-                raise IdempotencyConflict(existing[0].id) from None
-            return Acceptance(existing[0], created=False)
-        return Acceptance(TicketRecord.model_validate(row), created=True)
-
-    def find_by_idempotency_key(
-        self, source: str, idempotency_key: str
-    ) -> tuple[TicketRecord, str] | None:
-        """The ticket stored under this key for this source, with its payload fingerprint."""
-        with self._sessions() as session:
-            row = session.scalars(
-                select(TicketRow).where(
-                    TicketRow.source == source, TicketRow.idempotency_key == idempotency_key
-                )
-            ).one_or_none()
-            return (TicketRecord.model_validate(row), row.payload_hash) if row else None
+        with self.transaction() as session:
+            stored = store_new_tickets(session, [row], [{"source": source, "queue": queue.value}])
+        return acceptance_of(row, stored, self.get)
 
     def get(self, ticket_id: str) -> TicketRecord:
         """Load one ticket by id, or raise TicketNotFound."""
