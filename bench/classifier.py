@@ -61,17 +61,18 @@ def smoke() -> dict[str, Any]:
     """A few seconds: the script's throughput and latency functions on the default model."""
     from threadpoolctl import threadpool_limits
 
-    from bench import bench_classifier as bc
+    from bench.classifier_data import bitext
+    from bench.classifier_measures import latency, throughput
     from pipeline.classifiers.local import load_local_classifier
 
     say("classifier: smoke (default model, 1 thread); the full run is `python -m bench classifier`")
     with threadpool_limits(1):
         model = load_local_classifier(None)
-        texts = [row["description"] for row in bc.bitext()[:500]]
+        texts = [row["description"] for row in bitext()[:500]]
         out: dict[str, Any] = {
             "source": "bench_classifier.throughput/latency on the default model (smoke)",
-            "throughput_per_cpu_s": {"short": bc.throughput(model, texts)["per_cpu_second"]},
-            "latency_ms": {"short": _p50_p95(bc.latency(model, texts[:100]))},
+            "throughput_per_cpu_s": {"short": throughput(model, texts)["per_cpu_second"]},
+            "latency_ms": {"short": _p50_p95(latency(model, texts[:100]))},
         }
     if OUTPUT.is_file():
         # The last full (or --quick) run of the script, for reference: not measured now.

@@ -11,8 +11,8 @@ import click
 from pipeline.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from pipeline.classifiers.evaluation import Evaluation
     from pipeline.classifiers.labelled_files import LabelledFile
-    from pipeline.classifiers.training import Evaluation
 
 # The training modules (scikit-learn: ~64 MiB and 1.4 s) are imported by these commands only,
 # not by every `triage api` or `triage worker` that merely loads this CLI.
@@ -76,8 +76,9 @@ def train_command(
     seed: int,
 ) -> None:
     """Train the local classifier on a labelled CSV/JSONL file (gzip accepted), or the store."""
+    from pipeline.classifiers.labelled_examples import TrainingError
     from pipeline.classifiers.model_file import write_model
-    from pipeline.classifiers.training import TrainingError, train_model
+    from pipeline.classifiers.training import train_model
 
     if from_store == (file is not None):
         raise UsageFailure("give a FILE or --from-store (one of them)")
@@ -147,9 +148,9 @@ def eval_command(
     file: Path, model_path: Path | None, column_map: str | None, threshold: float, as_json: bool
 ) -> None:
     """Score the local classifier on a labelled file: accuracy, macro-F1, confusions."""
+    from pipeline.classifiers.evaluation import evaluate
     from pipeline.classifiers.local import load_local_classifier
-    from pipeline.classifiers.model_file import ModelFileError
-    from pipeline.classifiers.training import evaluate
+    from pipeline.classifiers.local_model import ModelFileError
 
     examples = _read(file, column_map).examples
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.classifiers.training import LabelledExample
+from pipeline.classifiers.labelled_examples import LabelledExample
 from pipeline.classifiers.urgency import normalise_urgency
 
 COLUMNS = ("description", "category", "subject", "urgency")

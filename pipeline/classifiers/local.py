@@ -17,20 +17,14 @@ import scipy.sparse as sp
 
 from pipeline.classification import Classification, TicketText, Urgency
 from pipeline.classifiers.language import DEFAULT_GLOSSARY, detect_languages
-from pipeline.classifiers.model_file import (
-    FORMAT_VERSION,
-    LocalModel,
-    ModelFileError,
-    model_bytes,
-    read_model,
-    ticket_text,
-    write_model,
-)
+from pipeline.classifiers.local_model import LocalModel, ModelFileError
+from pipeline.classifiers.model_file import FORMAT_VERSION, model_bytes, read_model, write_model
+from pipeline.classifiers.text_features import ticket_text
 from pipeline.classifiers.urgency import normalise_urgency, rule_urgency
 from pipeline.errors import ConfigurationError
 
-if TYPE_CHECKING:  # training pulls in scikit-learn: only needed to build a model
-    from pipeline.classifiers.training import LabelledExample
+if TYPE_CHECKING:
+    from pipeline.classifiers.labelled_examples import LabelledExample
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +129,7 @@ def cache_dir() -> Path:
 
 def sample_examples() -> list[LabelledExample]:
     """The project's own training samples (the held-out 20% excluded) as examples."""
-    from pipeline.classifiers.training import LabelledExample
+    from pipeline.classifiers.labelled_examples import LabelledExample
     from pipeline.samples import training_samples
 
     try:
@@ -179,6 +173,7 @@ def cached_model(
 ) -> LocalModel:
     """The model of these examples from the cache, trained and cached on first use."""
     from pipeline.classifiers import training
+    from pipeline.classifiers.labelled_examples import TrainingError
 
     examples = examples_source()
     path = default_model_path(examples, directory or cache_dir())
@@ -190,7 +185,7 @@ def cached_model(
                 log.warning("rebuilding the cached local model: %s", exc)
         try:
             model, report = training.train_model(examples)
-        except training.TrainingError as exc:
+        except TrainingError as exc:
             raise ConfigurationError(f"cannot train the default local model: {exc}") from exc
         try:
             write_model(model, path)

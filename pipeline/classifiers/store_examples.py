@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from pipeline.classifiers.training import LabelledExample
+from pipeline.classifiers.labelled_examples import LabelledExample
 from pipeline.classifiers.urgency import normalise_urgency
 from pipeline.retention import ERASED
 from pipeline.store.schema import TicketRow

@@ -11,16 +11,14 @@ import pytest
 
 from pipeline.classification import Classifier, TicketText, Urgency
 from pipeline.classifiers import training
+from pipeline.classifiers.evaluation import evaluate
+from pipeline.classifiers.labelled_examples import LabelledExample, TrainingError, stratified_split
 from pipeline.classifiers.language import DEFAULT_GLOSSARY, Glossary
 from pipeline.classifiers.local import LocalClassifier, cached_model, load_local_classifier
-from pipeline.classifiers.model_file import ModelFileError, normalise_text, write_model
-from pipeline.classifiers.training import (
-    LabelledExample,
-    TrainingError,
-    evaluate,
-    stratified_split,
-    train_model,
-)
+from pipeline.classifiers.local_model import ModelFileError
+from pipeline.classifiers.model_file import write_model
+from pipeline.classifiers.text_features import normalise_text
+from pipeline.classifiers.training import train_model
 
 # The repository is checked out next to `shared/`.
 BITEXT = Path(__file__).resolve().parents[3].parent / "shared/data/bitext/bitext-v1.jsonl"

@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 
 from pipeline.classification import TicketText, Urgency
+from pipeline.classifiers.labelled_examples import LabelledExample
 from pipeline.classifiers.local import LocalClassifier, load_local_classifier
+from pipeline.classifiers.local_model import LocalModel, ModelFileError
 from pipeline.classifiers.model_file import (
     FORMAT_VERSION,
     MAGIC,
-    LocalModel,
-    ModelFileError,
     model_bytes,
     read_model,
     write_model,
 )
-from pipeline.classifiers.training import LabelledExample, train_model
+from pipeline.classifiers.training import train_model
 from pipeline.errors import ConfigurationError
 
 PHRASES = {

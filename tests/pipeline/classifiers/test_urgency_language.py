@@ -11,7 +11,7 @@ from pipeline.classifiers.language import (
     detect_language,
     detect_languages,
 )
-from pipeline.classifiers.model_file import normalise_text
+from pipeline.classifiers.text_features import normalise_text
 from pipeline.classifiers.urgency import normalise_urgency, rule_urgency
 
 
