@@ -46,7 +46,7 @@ class Sizes:
     backfill_rows: int
 
 
-FULL = Sizes(rate=10.0, warmup=20, live=300, backfill_rows=20_000)
+FULL = Sizes(rate=10.0, warmup=20, live=300, backfill_rows=5_000)
 QUICK = Sizes(rate=10.0, warmup=3, live=10, backfill_rows=60)
 
 

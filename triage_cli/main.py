@@ -24,7 +24,14 @@ def main() -> None:
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on")
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
 @click.option("--threads", default=8, show_default=True, help="threads per worker (gthread)")
-def api(bind: str, workers: int, threads: int) -> None:
+@click.option(
+    "--control-socket",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="gunicorn control socket for gunicornc [default: none; one shared default path "
+    "would make two instances on a host take each other's]",
+)
+def api(bind: str, workers: int, threads: int, control_socket: str | None) -> None:
     """Serve the ingest API under gunicorn."""
     from pipeline.services import open_store
     from triage_cli.servers import GunicornServer, gunicorn_child_exit, prepare_metrics_dir
@@ -43,6 +50,11 @@ def api(bind: str, workers: int, threads: int) -> None:
             "graceful_timeout": 30,
             "timeout": 60,
             "child_exit": gunicorn_child_exit,
+            **(
+                {"control_socket": control_socket}
+                if control_socket
+                else {"control_socket_disable": True}
+            ),
         }
     ).run()
 

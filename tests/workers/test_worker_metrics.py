@@ -56,15 +56,22 @@ def test_prefork_children_metrics_add_up(rig: FaultRig, tmp_path: Path) -> None:
     ids = rig.submit(40, prefix="metrics")
     rig.wait_drained(ids, timeout=120)
 
+    seen: list[object] = []
+
     def all_counted() -> dict[str, float] | None:
         try:
             counts = stage_counts(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
-        except httpx.HTTPError:
+        except httpx.HTTPError as error:
+            seen.append(repr(error))
             return None
+        seen.append(counts)
         wanted = all(counts.get(stage, 0) >= 40 for stage in ("classify", "route", "audit"))
         return counts if wanted else None
 
-    counts = wait_for(all_counted, timeout=30, what="every stage run counted")
+    try:
+        counts = wait_for(all_counted, timeout=30, what="every stage run counted")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; last scrape: {seen[-1:]}") from None
     assert counts["classify"] == counts["audit"] == 40
     children = {p.name for p in (tmp_path / "worker-metrics").glob("histogram_*.db")}
     assert len(children) >= 2, children  # both pool processes ran stages and wrote metrics
