@@ -86,6 +86,8 @@ class LiveRig(Ours):
             TRIAGE_CLASSIFIER="local",
             TRIAGE_ROUTING_FILE=str(self.routing_file),
             PROMETHEUS_MULTIPROC_DIR=metrics_dir,
+            # As compose runs worker-backfill (`triage backfill` always commits this way).
+            **({"TRIAGE_ASYNC_COMMIT": "true"} if name == "worker-backfill" else {}),
         )
         return start_service(name, argv, env, self.log_dir)
 

@@ -21,9 +21,15 @@ from pipeline.store.tickets import TicketStore
 log = logging.getLogger(__name__)
 
 
-def open_store(settings: Settings, *, migrate: bool = True) -> TicketStore:
-    """Connect to the configured database; migrate it if it is empty, refuse it if stale."""
-    engine = create_store_engine(settings.database_url)
+def open_store(
+    settings: Settings, *, migrate: bool = True, async_commit: bool | None = None
+) -> TicketStore:
+    """Connect to the configured database; migrate it if it is empty, refuse it if stale.
+
+    `async_commit` (default: TRIAGE_ASYNC_COMMIT) is for backfill work only; see the setting.
+    """
+    asynchronous = settings.async_commit if async_commit is None else async_commit
+    engine = create_store_engine(settings.database_url, async_commit=asynchronous)
     if migrate:
         ensure_schema(engine)
     return TicketStore(engine)

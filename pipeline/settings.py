@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     # each (every request still answers only after its own commit); 1 commits each alone.
     ingest_commit_batch: int = Field(default=64, ge=1, le=1000)
 
+    # PostgreSQL synchronous_commit=off for this process's writes: for backfill workers (and
+    # `triage backfill`, which always uses it). A database crash may then lose the last
+    # fraction of a second of commits, which is safe only for work that is redone: a backfill
+    # batch comes back with --resume, a stage with the sweeper. Live traffic keeps it off, so
+    # backfills stop competing with live commits for WAL flushes.
+    async_commit: bool = False
+
     max_metadata_bytes: int = Field(default=16_384, ge=0)
     max_ticket_bytes: int = Field(default=1_048_576, ge=1024)
 

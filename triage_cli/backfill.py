@@ -81,7 +81,8 @@ def run(
     from workers.chains import enqueue_groups_after_commit
 
     settings = Settings()
-    store = open_store(settings)
+    # Rows committed asynchronously: a database crash can only lose batches --resume redoes.
+    store = open_store(settings, async_commit=True)
     try:
         job = _start_or_resume(store, file, mapping, source, deliver, resume_job)
         rows = read_rows(Path(job.path), parse_mapping(job.options.get("map")))

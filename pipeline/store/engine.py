@@ -14,8 +14,11 @@ from sqlalchemy.pool import StaticPool
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def create_store_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`: SQLite gets WAL and a busy timeout, in-memory SQLite one shared link."""
+def create_store_engine(url: str, *, async_commit: bool = False, **kwargs: Any) -> Engine:
+    """An engine for `url`: SQLite gets WAL and a busy timeout, in-memory SQLite one shared link.
+
+    `async_commit` sets PostgreSQL's synchronous_commit=off on every connection (backfills).
+    """
     if url.startswith("sqlite"):
         in_memory = url in {"sqlite://", "sqlite:///:memory:"}
         options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
@@ -28,6 +31,8 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
     # server dropped fails its first statement instead; SQLAlchemy then invalidates the whole
     # pool, and the stage retries (the API answers 503), on fresh connections.
     options = {"pool_size": 10, "max_overflow": 20, "pool_recycle": 1800}
+    if async_commit:
+        options["connect_args"] = {"options": "-c synchronous_commit=off"}
     options.update(kwargs)
     return create_engine(url, **options)
 
