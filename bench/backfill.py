@@ -76,7 +76,7 @@ class LiveRig(Ours):
         self.worker = self._start("worker-live", [*argv, "--queues", "live", "--concurrency", "8"])
         self.backfill_worker = self._start(
             "worker-backfill",
-            [*BACKFILL_NICE, *argv, "--queues", "backfill", "--concurrency", "4"],
+            [*BACKFILL_NICE, *argv, "--queues", "backfill", "--concurrency", "2"],
         )
 
     def _start(self, name: str, argv: list[str]) -> Service:
@@ -174,7 +174,7 @@ def backfill_section(
     target = round(P95_FACTOR * idle["p95_ms"] + P95_SLACK_MS, 1)
     return {
         "settings": {
-            "workers": "triage worker --pool threads: live x 8, backfill x 4 under nice 15; "
+            "workers": "triage worker --pool threads: live x 8, backfill x 2 under nice 15; "
             "local classifier; stub departments",
             "live": f"{sizes.live} tickets paced at {sizes.rate:g}/s per phase, "
             "ingest->final from the store",
