@@ -15,10 +15,9 @@ import numpy as np
 from pipeline.classification import TicketText
 from pipeline.classifiers.evaluation import evaluate
 from pipeline.classifiers.labelled_examples import LabelledExample, stratified_split
-from pipeline.classifiers.local import LocalClassifier, load_local_classifier
+from pipeline.classifiers.local import LocalClassifier, load_local_classifier, sample_as_example
 from pipeline.classifiers.model_file import write_model
 from pipeline.classifiers.training import train_model
-from pipeline.classifiers.urgency import normalise_urgency
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -53,15 +52,7 @@ def project_samples() -> dict[str, Any] | None:
         tickets = load_sample_tickets()
     except FileNotFoundError:
         return None
-    examples = [
-        LabelledExample(
-            subject=t.subject,
-            description=t.description,
-            category=t.category,
-            urgency=normalise_urgency(t.urgency),
-        )
-        for t in tickets
-    ]
+    examples = [sample_as_example(t) for t in tickets]
     held = [is_holdout(t.external_id) for t in tickets]
     train = [e for e, h in zip(examples, held, strict=True) if not h]
     test = [e for e, h in zip(examples, held, strict=True) if h]

@@ -25,6 +25,7 @@ from pipeline.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from pipeline.classifiers.labelled_examples import LabelledExample
+    from pipeline.samples import SampleTicket
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,6 @@ def cache_dir() -> Path:
 
 def sample_examples() -> list[LabelledExample]:
     """The project's own training samples (the held-out 20% excluded) as examples."""
-    from pipeline.classifiers.labelled_examples import LabelledExample
     from pipeline.samples import training_samples
 
     try:
@@ -138,15 +138,19 @@ def sample_examples() -> list[LabelledExample]:
         raise ConfigurationError(
             "no TRIAGE_LOCAL_MODEL is set and the bundled sample tickets are missing"
         ) from exc
-    return [
-        LabelledExample(
-            subject=s.subject,
-            description=s.description,
-            category=s.category,
-            urgency=normalise_urgency(s.urgency),
-        )
-        for s in samples
-    ]
+    return [sample_as_example(s) for s in samples]
+
+
+def sample_as_example(sample: SampleTicket) -> LabelledExample:
+    """One bundled sample ticket as a labelled training example."""
+    from pipeline.classifiers.labelled_examples import LabelledExample
+
+    return LabelledExample(
+        subject=sample.subject,
+        description=sample.description,
+        category=sample.category,
+        urgency=normalise_urgency(sample.urgency),
+    )
 
 
 def default_model_path(examples: Sequence[LabelledExample], directory: Path) -> Path:

@@ -8,6 +8,7 @@ size, which cost more CPU than the database's whole share of the work.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Insert, Table, insert
@@ -21,21 +22,16 @@ AUDIT_EVENTS = cast(Table, AuditEventRow.__table__)
 # Mapped attribute names that differ from their column names.
 _COLUMN_OF = {"extra": "metadata"}
 
-_insert_new: dict[str, Insert] = {}
 
-
+@cache
 def _insert_new_statement(dialect: str) -> Insert:
     """INSERT ... ON CONFLICT (source, idempotency_key) DO NOTHING RETURNING id, per dialect."""
-    statement = _insert_new.get(dialect)
-    if statement is None:
-        module: Any = postgresql if dialect == "postgresql" else sqlite
-        statement = (
-            module.insert(TICKETS)
-            .on_conflict_do_nothing(index_elements=["source", "idempotency_key"])
-            .returning(TICKETS.c.id)
-        )
-        _insert_new[dialect] = statement
-    return statement
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(TICKETS)
+        .on_conflict_do_nothing(index_elements=["source", "idempotency_key"])
+        .returning(TICKETS.c.id)
+    )
 
 
 def insert_new_tickets(session: Session, rows: list[dict[str, Any]]) -> set[str]:

@@ -22,11 +22,11 @@ from pipeline.metrics import INGEST_COMMIT_BATCH
 from pipeline.models import TicketSubmission
 from pipeline.store.intake import (
     Acceptance,
+    StoredBatch,
     acceptance_of,
-    new_ticket_row,
+    received_ticket,
     store_new_tickets,
 )
-from pipeline.store.schema import utcnow
 from pipeline.store.tickets import TicketStore
 
 log = logging.getLogger("triage.store")
@@ -36,7 +36,7 @@ log = logging.getLogger("triage.store")
 class _Waiting:
     row: dict[str, Any]
     detail: dict[str, Any]
-    future: Future[Acceptance] = field(default_factory=Future)
+    future: Future[StoredBatch] = field(default_factory=Future)
 
 
 class GroupCommitIntake:
@@ -62,20 +62,21 @@ class GroupCommitIntake:
         queue: Queue = Queue.live,
     ) -> Acceptance:
         """Store the ticket `received` with its audit event; return once it is committed."""
-        row = new_ticket_row(
+        row, detail = received_ticket(
             submission,
             source=source,
             idempotency_key=idempotency_key,
             payload_hash=payload_hash,
             queue=queue,
-            now=utcnow(),
         )
-        waiting = _Waiting(row, {"source": source, "queue": queue.value})
+        waiting = _Waiting(row, detail)
         if self._max_batch == 1:
             self._write([waiting])
         else:
             self._hand_to_writer(waiting)
-        return waiting.future.result()
+        # Outcomes are read here, not by the writer: a repeat loads the earlier ticket, and
+        # that read must not hold up the next batch.
+        return acceptance_of(row, waiting.future.result(), self._store.get)
 
     def queued(self) -> int:
         """Tickets waiting for the writer right now."""
@@ -126,10 +127,7 @@ class GroupCommitIntake:
             return
         INGEST_COMMIT_BATCH.observe(len(batch))
         for waiting in batch:
-            try:
-                waiting.future.set_result(acceptance_of(waiting.row, stored, self._store.get))
-            except Exception as error:
-                waiting.future.set_exception(error)
+            waiting.future.set_result(stored)
 
 
 def _store_unreachable(error: DBAPIError) -> bool:

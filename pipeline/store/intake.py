@@ -15,7 +15,7 @@ from pipeline.errors import TriageError
 from pipeline.lifecycle import Queue, Stage, TicketStatus
 from pipeline.models import TicketRecord, TicketSubmission
 from pipeline.store.bulk import insert_audit_events, insert_new_tickets
-from pipeline.store.schema import TicketRow
+from pipeline.store.schema import TicketRow, utcnow
 
 # TicketRecord fields a new ticket has not filled yet.
 _UNSET_FIELDS = (
@@ -71,6 +71,26 @@ def new_ticket_row(
         "deliver": deliver,
         "job_id": job_id,
     }
+
+
+def received_ticket(
+    submission: TicketSubmission,
+    *,
+    source: str,
+    idempotency_key: str | None,
+    payload_hash: str,
+    queue: Queue,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A ticket received now from an API producer: its row and its `received` audit detail."""
+    row = new_ticket_row(
+        submission,
+        source=source,
+        idempotency_key=idempotency_key,
+        payload_hash=payload_hash,
+        queue=queue,
+        now=utcnow(),
+    )
+    return row, {"source": source, "queue": queue.value}
 
 
 def received_event(row: dict[str, Any], detail: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pipeline.store.engine import session_factory, write_transaction_guard
 from pipeline.store.intake import (
     Acceptance,
     acceptance_of,
-    new_ticket_row,
+    received_ticket,
     store_new_tickets,
 )
 from pipeline.store.schema import AuditEventRow, TicketRow, utcnow
@@ -94,16 +94,15 @@ class TicketStore:
         queue: Queue = Queue.live,
     ) -> Acceptance:
         """Store a new ticket as `received` with its audit event, or return the earlier one."""
-        row = new_ticket_row(
+        row, detail = received_ticket(
             submission,
             source=source,
             idempotency_key=idempotency_key,
             payload_hash=payload_hash,
             queue=queue,
-            now=utcnow(),
         )
         with self.transaction() as session:
-            stored = store_new_tickets(session, [row], [{"source": source, "queue": queue.value}])
+            stored = store_new_tickets(session, [row], [detail])
         return acceptance_of(row, stored, self.get)
 
     def get(self, ticket_id: str) -> TicketRecord:

@@ -6,6 +6,8 @@ import csv
 import gzip
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,9 +144,6 @@ def test_clear_errors_for_bad_inputs(files: tuple[Path, Path], tmp_path: Path) -
 
 
 def test_the_cli_imports_scikit_learn_only_for_train_and_eval() -> None:
-    import subprocess
-    import sys
-
     probe = "import sys, triage_cli.main; print('sklearn' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60

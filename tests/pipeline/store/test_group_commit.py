@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from pipeline.models import TicketSubmission, payload_fingerprint
+from pipeline.store import group_commit
 from pipeline.store.group_commit import GroupCommitIntake
 from pipeline.store.intake import Acceptance, IdempotencyConflict
 from pipeline.store.schema import AuditEventRow
@@ -71,7 +72,7 @@ def run_gated(
     gated = GatedStore(store)
     intake = GroupCommitIntake(store, max_batch=64)
     batch_sizes: list[int] = []
-    real_store_new = __import__("pipeline.store.group_commit", fromlist=["x"]).store_new_tickets
+    real_store_new = group_commit.store_new_tickets
 
     def counting_store_new(session: Session, rows: list[Any], details: list[Any]) -> Any:
         batch_sizes.append(len(rows))
