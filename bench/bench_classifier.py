@@ -43,8 +43,8 @@ from bench.classifier_measures import (
     throughput,
     train_and_size,
 )
-from pipeline.classifiers.labelled_examples import LabelledExample
-from pipeline.classifiers.local import load_local_classifier
+from pipeline.classifiers.local.classifier import load_local_classifier
+from pipeline.classifiers.local.labelled_examples import LabelledExample
 
 OUT = ROOT / "bench/out/classifier.json"
 

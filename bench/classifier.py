@@ -62,7 +62,7 @@ def smoke() -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
     from bench.classifier_measures import latency, throughput
-    from pipeline.classifiers.local import load_local_classifier
+    from pipeline.classifiers.local.classifier import load_local_classifier
 
     say("classifier: smoke (default model, 1 thread); the full run is `python -m bench classifier`")
     with threadpool_limits(1):
@@ -86,7 +86,7 @@ def _smoke_texts() -> tuple[list[str], str]:
 
     if BITEXT.is_file():
         return [row["description"] for row in bitext()[:500]], "Bitext requests"
-    from pipeline.samples import load_sample_tickets
+    from pipeline.data.samples import load_sample_tickets
 
     say(f"classifier: {BITEXT} absent; timing the project's sample tickets instead")
     return [ticket.description for ticket in load_sample_tickets()][:500], "project samples"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.classifiers.labelled_examples import LabelledExample
+from pipeline.classifiers.local.labelled_examples import LabelledExample
 
 ROOT = Path(__file__).resolve().parent.parent
 BITEXT = ROOT.parent / "shared/data/bitext/bitext-v1.jsonl"

@@ -12,12 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.classification import TicketText
-from pipeline.classifiers.evaluation import evaluate
-from pipeline.classifiers.labelled_examples import LabelledExample, stratified_split
-from pipeline.classifiers.local import LocalClassifier, load_local_classifier, sample_as_example
-from pipeline.classifiers.model_file import write_model
-from pipeline.classifiers.training import train_model
+from pipeline.classifiers.local.classifier import (
+    LocalClassifier,
+    load_local_classifier,
+    sample_as_example,
+)
+from pipeline.classifiers.local.evaluation import evaluate
+from pipeline.classifiers.local.labelled_examples import LabelledExample, stratified_split
+from pipeline.classifiers.local.model_file import write_model
+from pipeline.classifiers.local.training import train_model
+from pipeline.domain.classification import TicketText
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -46,7 +50,7 @@ def split_eval(examples: list[LabelledExample], seed: int = 7) -> dict[str, Any]
 
 def project_samples() -> dict[str, Any] | None:
     """The default model (trained on the bundled samples) on the samples held out from it."""
-    from pipeline.samples import is_holdout, load_sample_tickets
+    from pipeline.data.samples import is_holdout, load_sample_tickets
 
     try:
         tickets = load_sample_tickets()

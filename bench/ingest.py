@@ -89,9 +89,9 @@ def prepare_database(dsn: str) -> str:
     from pydantic import SecretStr
 
     from bench.baselines.minimal_app import DDL
-    from pipeline.api_keys import Role, create_key
-    from pipeline.services import open_store
+    from pipeline.operations.api_keys import Role, create_key
     from pipeline.settings import Settings
+    from pipeline.wiring import open_store
 
     settings = Settings(
         database_url=sqlalchemy_url(dsn),

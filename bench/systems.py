@@ -105,8 +105,8 @@ class Ours:
     def __post_init__(self) -> None:
         from pydantic import SecretStr
 
-        from pipeline.services import open_store
         from pipeline.settings import ClassifierChoice, Settings
+        from pipeline.wiring import open_store
         from workers.celery_app import create_celery_app
 
         settings = Settings(
@@ -138,7 +138,7 @@ class Ours:
         self.latency.seconds = seconds
 
     def submit(self) -> str:
-        from pipeline.models import TicketSubmission, payload_fingerprint
+        from pipeline.domain.models import TicketSubmission, payload_fingerprint
         from workers.chains import enqueue_after_commit
 
         body = ticket_body(next(self.numbers), self.nonce)

@@ -17,15 +17,15 @@ from ingest_api.instrumentation import register_ingest_metrics
 from ingest_api.openapi import build_openapi
 from ingest_api.rate_limits import KeyRateLimiter
 from ingest_api.tickets import tickets
-from pipeline.api_keys import KeyVerifier
-from pipeline.circuit import build_circuit_breaker
-from pipeline.errors import ConfigurationError
-from pipeline.metrics import PipelineStateCollector
-from pipeline.routing import load_routing
-from pipeline.services import open_store
+from pipeline.adapters.circuit import build_circuit_breaker
+from pipeline.domain.errors import ConfigurationError
+from pipeline.domain.routing import load_routing
+from pipeline.operations.api_keys import KeyVerifier
 from pipeline.settings import Settings
 from pipeline.store.group_commit import GroupCommitIntake
 from pipeline.store.tickets import TicketStore
+from pipeline.telemetry.metrics import PipelineStateCollector
+from pipeline.wiring import open_store
 from workers.celery_app import create_celery_app
 
 log = logging.getLogger("triage.api")

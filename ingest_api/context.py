@@ -8,13 +8,13 @@ from celery import Celery
 from flask import current_app
 
 from ingest_api.rate_limits import KeyRateLimiter
-from pipeline.api_keys import KeyVerifier
-from pipeline.circuit import CircuitBreaker
-from pipeline.metrics import PipelineStateCollector
-from pipeline.routing import RoutingTable
+from pipeline.adapters.circuit import CircuitBreaker
+from pipeline.domain.routing import RoutingTable
+from pipeline.operations.api_keys import KeyVerifier
 from pipeline.settings import Settings
 from pipeline.store.group_commit import GroupCommitIntake
 from pipeline.store.tickets import TicketStore
+from pipeline.telemetry.metrics import PipelineStateCollector
 
 
 @dataclass

@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from pipeline.errors import TicketNotFound
+from pipeline.domain.errors import TicketNotFound
 
 log = logging.getLogger("triage.api")
 

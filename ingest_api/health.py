@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from ingest_api.context import api_context
 from ingest_api.openapi import build_openapi, documented
 from ingest_api.schemas import Health, Readiness
-from pipeline.metrics import metrics_exposition
+from pipeline.telemetry.metrics import metrics_exposition
 
 health = Blueprint("health", __name__)
 

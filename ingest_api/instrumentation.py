@@ -7,7 +7,7 @@ import time
 
 from flask import Flask, Response, g, request
 
-from pipeline.metrics import INGEST_SECONDS, TICKETS_REJECTED
+from pipeline.telemetry.metrics import INGEST_SECONDS, TICKETS_REJECTED
 
 INGEST_ENDPOINTS = frozenset({"tickets.create_ticket"})
 

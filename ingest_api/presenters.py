@@ -8,7 +8,7 @@ from urllib.parse import quote
 from flask import request
 
 from ingest_api.schemas import AcceptedTicket, AuditEventView, Links, TicketView
-from pipeline.models import AuditEntry, TicketRecord
+from pipeline.domain.models import AuditEntry, TicketRecord
 
 
 def iso(value: datetime | None) -> str | None:

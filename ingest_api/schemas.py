@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from pipeline.classification import Classification
+from pipeline.domain.classification import Classification
 
 
 class Links(BaseModel):

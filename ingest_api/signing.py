@@ -7,7 +7,7 @@ from flask import request
 from ingest_api.auth import current_key
 from ingest_api.context import api_context
 from ingest_api.errors import ApiError
-from pipeline.signatures import SignatureInvalid, SignatureMalformed, verify_webhook
+from pipeline.adapters.signatures import SignatureInvalid, SignatureMalformed, verify_webhook
 
 
 def verify_source_signature(raw_body: bytes) -> None:

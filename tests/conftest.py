@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete
 
-from pipeline.api_keys import Role, create_key
-from pipeline.classification import Classification, TicketText, Urgency
+from pipeline.adapters.http_delivery import InMemoryDepartmentClient
 from pipeline.classifiers.scripted import ScriptedClassifier
-from pipeline.delivery import InMemoryDepartmentClient
-from pipeline.models import TicketSubmission, payload_fingerprint
-from pipeline.routing import load_routing
-from pipeline.services import Services, open_store
+from pipeline.domain.classification import Classification, TicketText, Urgency
+from pipeline.domain.models import TicketSubmission, payload_fingerprint
+from pipeline.domain.routing import load_routing
+from pipeline.operations.api_keys import Role, create_key
 from pipeline.settings import ClassifierChoice, Settings
 from pipeline.store.schema import Base
 from pipeline.store.tickets import TicketStore
+from pipeline.wiring import Services, open_store
 from tests.support.servers import postgres_database
 
 TEST_PEPPER = "test-pepper-not-a-real-secret"

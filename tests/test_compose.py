@@ -27,11 +27,11 @@ from prometheus_client.metrics import MetricWrapperBase
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-import pipeline.metrics
-from pipeline.lifecycle import Queue
-from pipeline.metrics import PipelineStateCollector
+import pipeline.telemetry.metrics
+from pipeline.domain.lifecycle import Queue
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
+from pipeline.telemetry.metrics import PipelineStateCollector
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -310,9 +310,9 @@ class _UnreachableStore:
 
 
 def exposed_metrics() -> dict[str, frozenset[str]]:
-    """Every series name pipeline.metrics exposes, with its label names."""
+    """Every series name pipeline.telemetry.metrics exposes, with its label names."""
     exposed: dict[str, frozenset[str]] = {}
-    for obj in vars(pipeline.metrics).values():
+    for obj in vars(pipeline.telemetry.metrics).values():
         if not isinstance(obj, MetricWrapperBase):
             continue
         labels = frozenset(obj._labelnames)
@@ -364,7 +364,7 @@ def matched_labels(expr: str) -> dict[str, set[str]]:
 
 
 def expr_problems(expr: str, exposed: dict[str, frozenset[str]]) -> list[str]:
-    """Names or labels in `expr` that pipeline/metrics.py does not expose."""
+    """Names or labels in `expr` that pipeline/telemetry/metrics.py does not expose."""
     names = referenced_metrics(expr)
     if not names:
         return [f"no metric found in {expr!r}"]

@@ -76,7 +76,7 @@ def run(
     poll_interval: float,
 ) -> None:
     """Store every row in batches and enqueue it on the backfill queue."""
-    from pipeline.services import open_store
+    from pipeline.wiring import open_store
     from workers.celery_app import default_app
     from workers.chains import enqueue_groups_after_commit
 
@@ -145,7 +145,7 @@ def run(
 @click.argument("job_id", required=False)
 def status(job_id: str | None) -> None:
     """Show a job's counts and its tickets by status (the newest job by default)."""
-    from pipeline.services import open_store
+    from pipeline.wiring import open_store
 
     store = open_store(Settings())
     try:
@@ -185,9 +185,9 @@ def _classify_with_batch_api(
 ) -> None:
     """Submit the job's tickets to the Gemini Batch API, store the answers, enqueue the rest."""
     from pipeline.backfill.llm_batch import run_llm_batch
-    from pipeline.classifiers.gemini import GeminiClassifier
-    from pipeline.lifecycle import Queue, Stage
-    from pipeline.routing import load_routing
+    from pipeline.classifiers.gemini.classifier import GeminiClassifier
+    from pipeline.domain.lifecycle import Queue, Stage
+    from pipeline.domain.routing import load_routing
     from workers.celery_app import default_app
     from workers.chains import enqueue_after_commit
 

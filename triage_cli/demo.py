@@ -17,13 +17,13 @@ from celery.contrib.testing.worker import start_worker
 from pydantic import SecretStr
 
 from ingest_api.app import create_app
-from pipeline.api_keys import Role, create_key
-from pipeline.lifecycle import FINAL_STATUSES
-from pipeline.routing import load_routing
-from pipeline.samples import SampleTicket, is_holdout, load_sample_tickets
-from pipeline.services import build_services
+from pipeline.data.samples import SampleTicket, is_holdout, load_sample_tickets
+from pipeline.domain.lifecycle import FINAL_STATUSES
+from pipeline.domain.routing import load_routing
+from pipeline.operations.api_keys import Role, create_key
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
+from pipeline.wiring import build_services
 from triage_cli.stub_departments import StubDepartments, serve_in_thread
 from triage_cli.summary import LabelledOutcome, render_summary
 from workers.celery_app import create_celery_app

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from pipeline.api_keys import ApiKeyError, Role, create_key, list_keys, revoke_key
-from pipeline.services import open_store
+from pipeline.operations.api_keys import ApiKeyError, Role, create_key, list_keys, revoke_key
 from pipeline.settings import Settings
+from pipeline.wiring import open_store
 
 
 def _pepper(settings: Settings) -> bytes:

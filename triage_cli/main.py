@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from pipeline.logs import configure_logging
 from pipeline.settings import Settings
+from pipeline.telemetry.logs import configure_logging
 from triage_cli.backfill import backfill
 from triage_cli.keys import keys
 from triage_cli.status import status
@@ -33,7 +33,7 @@ def main() -> None:
 )
 def api(bind: str, workers: int, threads: int, control_socket: str | None) -> None:
     """Serve the ingest API under gunicorn."""
-    from pipeline.services import open_store
+    from pipeline.wiring import open_store
     from triage_cli.servers import GunicornServer, gunicorn_child_exit, prepare_metrics_dir
 
     prepare_metrics_dir("api")
@@ -67,7 +67,7 @@ def api(bind: str, workers: int, threads: int, control_socket: str | None) -> No
 @click.option("--metrics-port", default=9808, show_default=True, help="Prometheus port; 0: off")
 def worker(queues: str, pool: str, concurrency: int, loglevel: str, metrics_port: int) -> None:
     """Run a Celery worker for the pipeline's stages."""
-    from pipeline.services import open_store
+    from pipeline.wiring import open_store
     from triage_cli.servers import prepare_metrics_dir, serve_worker_metrics, worker_argv
     from workers.celery_app import default_app
 
@@ -167,8 +167,8 @@ def replay(status: str, since: str | None, category: str | None) -> None:
     from collections import Counter
     from datetime import UTC, datetime
 
-    from pipeline.lifecycle import TicketStatus
-    from pipeline.replay import reopen_matching
+    from pipeline.domain.lifecycle import TicketStatus
+    from pipeline.operations.replay import reopen_matching
     from workers.celery_app import default_app, services_for
     from workers.chains import enqueue_after_commit
 
@@ -205,8 +205,8 @@ def purge(before: str) -> None:
     """Remove ticket text older than a retention date; the audit skeleton stays."""
     from datetime import UTC, datetime
 
-    from pipeline.retention import purge_before
-    from pipeline.services import open_store
+    from pipeline.operations.retention import purge_before
+    from pipeline.wiring import open_store
 
     try:
         cutoff = datetime.fromisoformat(before)

@@ -20,8 +20,8 @@ class GunicornServer(BaseApplication):
 
     def load(self) -> Any:
         from ingest_api.app import create_app
-        from pipeline.logs import configure_logging
         from pipeline.settings import Settings
+        from pipeline.telemetry.logs import configure_logging
 
         settings = Settings()
         configure_logging(settings)

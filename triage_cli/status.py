@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from pipeline.lifecycle import TicketStatus
+from pipeline.domain.lifecycle import TicketStatus
+from pipeline.operations.status_report import StatusReport, gather_status
 from pipeline.settings import Settings
-from pipeline.status_report import StatusReport, gather_status
 
 
 def render_status(report: StatusReport, budget_per_minute: int) -> str:
@@ -43,7 +43,7 @@ def render_status(report: StatusReport, budget_per_minute: int) -> str:
 @click.command()
 def status() -> None:
     """Queue depths, tickets by status, top failures, stage p50/p95, LLM budget use."""
-    from pipeline.services import open_store
+    from pipeline.wiring import open_store
 
     settings = Settings()
     report = gather_status(open_store(settings), settings.shared_redis_url())

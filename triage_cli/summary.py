@@ -6,9 +6,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.lifecycle import TicketStatus
-from pipeline.models import TicketRecord
-from pipeline.status_report import percentile
+from pipeline.domain.lifecycle import TicketStatus
+from pipeline.domain.models import TicketRecord
+from pipeline.operations.status_report import percentile
 
 FINAL_COLUMNS = (TicketStatus.done, TicketStatus.needs_review, TicketStatus.failed)
 

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pipeline.errors import ConfigurationError
+from pipeline.domain.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from pipeline.classifiers.evaluation import Evaluation
-    from pipeline.classifiers.labelled_files import LabelledFile
+    from pipeline.classifiers.local.evaluation import Evaluation
+    from pipeline.classifiers.local.labelled_files import LabelledFile
 
 # The training modules (scikit-learn: ~64 MiB and 1.4 s) are imported by these commands only,
 # not by every `triage api` or `triage worker` that merely loads this CLI.
@@ -28,7 +28,7 @@ class UsageFailure(click.ClickException):
 
 
 def _read(file: Path, column_map: str | None) -> LabelledFile:
-    from pipeline.classifiers.labelled_files import (
+    from pipeline.classifiers.local.labelled_files import (
         LabelledFileError,
         parse_column_map,
         read_labelled_file,
@@ -76,16 +76,16 @@ def train_command(
     seed: int,
 ) -> None:
     """Train the local classifier on a labelled CSV/JSONL file (gzip accepted), or the store."""
-    from pipeline.classifiers.labelled_examples import TrainingError
-    from pipeline.classifiers.model_file import write_model
-    from pipeline.classifiers.training import train_model
+    from pipeline.classifiers.local.labelled_examples import TrainingError
+    from pipeline.classifiers.local.model_file import write_model
+    from pipeline.classifiers.local.training import train_model
 
     if from_store == (file is not None):
         raise UsageFailure("give a FILE or --from-store (one of them)")
     if from_store:
-        from pipeline.classifiers.store_examples import labelled_examples_from_store
-        from pipeline.services import open_store
+        from pipeline.classifiers.local.store_examples import labelled_examples_from_store
         from pipeline.settings import Settings
+        from pipeline.wiring import open_store
 
         examples = labelled_examples_from_store(open_store(Settings()))
         click.echo(
@@ -148,9 +148,9 @@ def eval_command(
     file: Path, model_path: Path | None, column_map: str | None, threshold: float, as_json: bool
 ) -> None:
     """Score the local classifier on a labelled file: accuracy, macro-F1, confusions."""
-    from pipeline.classifiers.evaluation import evaluate
-    from pipeline.classifiers.local import load_local_classifier
-    from pipeline.classifiers.local_model import ModelFileError
+    from pipeline.classifiers.local.classifier import load_local_classifier
+    from pipeline.classifiers.local.evaluation import evaluate
+    from pipeline.classifiers.local.model import ModelFileError
 
     examples = _read(file, column_map).examples
     try:

@@ -12,13 +12,13 @@ from celery import Task
 from celery.exceptions import Retry
 from celery.utils.time import get_exponential_backoff_interval
 
-from pipeline.errors import PermanentError, TicketNotFound, TransientError
-from pipeline.lifecycle import Stage
-from pipeline.metrics import STAGE_FAILURES, STAGE_RETRIES, STAGE_SECONDS
-from pipeline.redelivery import PoisonMessage
-from pipeline.services import Services
-from pipeline.stages import StageOutcome
-from pipeline.stages.failures import describe_error, fail_ticket, record_failed_attempt
+from pipeline.adapters.stage_runs import PoisonMessage
+from pipeline.domain.errors import PermanentError, TicketNotFound, TransientError, describe_error
+from pipeline.domain.lifecycle import Stage
+from pipeline.stages.failures import fail_ticket, record_failed_attempt
+from pipeline.stages.outcome import StageOutcome
+from pipeline.telemetry.metrics import STAGE_FAILURES, STAGE_RETRIES, STAGE_SECONDS
+from pipeline.wiring import Services
 from workers.celery_app import services_for
 
 log = logging.getLogger("triage.worker")

@@ -9,8 +9,8 @@ from functools import cache
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
-from pipeline.services import Services, build_services
 from pipeline.settings import Settings
+from pipeline.wiring import Services, build_services
 from workers.config import celery_config
 
 log = logging.getLogger(__name__)

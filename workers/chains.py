@@ -6,7 +6,7 @@ import logging
 
 from celery import Celery, Signature
 
-from pipeline.lifecycle import Queue, Stage, stages_from
+from pipeline.domain.lifecycle import Queue, Stage, stages_from
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from kombu import Queue as KombuQueue
 
-from pipeline.lifecycle import Queue
+from pipeline.domain.lifecycle import Queue
 from pipeline.settings import Settings
 
 

@@ -7,11 +7,10 @@ import logging
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 
-from pipeline.errors import PermanentError
-from pipeline.lifecycle import Queue, Stage
-from pipeline.metrics import STAGE_RETRIES
+from pipeline.domain.errors import PermanentError, describe_error
+from pipeline.domain.lifecycle import Queue, Stage
 from pipeline.stages.classify_group import classify_group_of_tickets
-from pipeline.stages.failures import describe_error
+from pipeline.telemetry.metrics import STAGE_RETRIES
 from workers.base import AtLeastOnceTask
 from workers.celery_app import services_for
 from workers.chains import enqueue_after_commit

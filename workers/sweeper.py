@@ -12,8 +12,8 @@ import redis
 from celery import Celery, shared_task
 from celery import Task as CeleryTask
 
+from pipeline.operations.sweeper import claim_overdue_tickets
 from pipeline.settings import Settings
-from pipeline.sweeper import claim_overdue_tickets
 from workers.celery_app import services_for
 from workers.chains import enqueue_after_commit
 

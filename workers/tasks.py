@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from pipeline.errors import LLMUnavailable
-from pipeline.lifecycle import Stage
+from pipeline.domain.errors import LLMUnavailable, describe_error
+from pipeline.domain.lifecycle import Stage
 from pipeline.stages.audit import close_ticket
 from pipeline.stages.classify import classify_ticket
-from pipeline.stages.failures import describe_error
 from pipeline.stages.route import route_ticket
 from pipeline.store.schema import utcnow
 from workers.base import StageTask

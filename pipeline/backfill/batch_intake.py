@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.backfill.loader import ticket_row
-from pipeline.lifecycle import Queue
+from pipeline.domain.lifecycle import Queue
 from pipeline.store.intake import store_new_tickets
 from pipeline.store.tickets import TicketStore
 

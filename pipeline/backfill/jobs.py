@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
 
-from pipeline.errors import TriageError
-from pipeline.lifecycle import FINAL_STATUSES
+from pipeline.domain.errors import TriageError
+from pipeline.domain.lifecycle import FINAL_STATUSES
 from pipeline.store.schema import BackfillJobRow, TicketRow, utcnow
 from pipeline.store.tickets import TicketStore
 

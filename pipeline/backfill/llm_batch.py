@@ -18,18 +18,18 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.classification import TicketText
-from pipeline.classifiers.gemini import GeminiClassifier
-from pipeline.classifiers.gemini_batch import (
+from pipeline.classifiers.gemini.batch import (
     cancel_batch,
     chunk_groups,
     fetch_batch,
     poll_batch,
     submit_batch,
 )
-from pipeline.classifiers.gemini_group import GROUP_PROMPT_VERSION
-from pipeline.errors import LLMRejected, LLMUnavailable, TriageError
-from pipeline.lifecycle import Stage, TicketStatus
+from pipeline.classifiers.gemini.classifier import GeminiClassifier
+from pipeline.classifiers.gemini.group import GROUP_PROMPT_VERSION
+from pipeline.domain.classification import TicketText
+from pipeline.domain.errors import LLMRejected, LLMUnavailable, TriageError
+from pipeline.domain.lifecycle import Stage, TicketStatus
 from pipeline.stages.classify import classified_values, decision_audit
 from pipeline.store.schema import TicketRow, utcnow
 from pipeline.store.tickets import TicketStore, append_audit

@@ -12,8 +12,8 @@ from sqlalchemy import update
 
 from pipeline.backfill.jobs import BackfillJob
 from pipeline.backfill.sources import SourceRow
-from pipeline.lifecycle import Queue
-from pipeline.models import TicketSubmission, payload_fingerprint
+from pipeline.domain.lifecycle import Queue
+from pipeline.domain.models import TicketSubmission, payload_fingerprint
 from pipeline.store.intake import new_ticket_row, store_new_tickets
 from pipeline.store.schema import BackfillJobRow, utcnow
 from pipeline.store.tickets import TicketStore

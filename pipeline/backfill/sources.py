@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
-from pipeline.errors import TriageError
+from pipeline.domain.errors import TriageError
 
 # Our field names; `--map ours=theirs` renames the file's columns to these.
 FIELDS = (

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from pipeline.classification import Classification, Classifier, TicketText
+from pipeline.domain.classification import Classification, Classifier, TicketText
 
 
 class CascadeClassifier:

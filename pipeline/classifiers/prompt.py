@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from pipeline.classification import Classification, TicketText, Urgency
-from pipeline.errors import LLMUnavailable
+from pipeline.domain.classification import Classification, TicketText, Urgency
+from pipeline.domain.errors import LLMUnavailable
 
 # Bump whenever the prompt or the schema changes: it is part of the cache key and the audit trail.
 PROMPT_VERSION = "triage-v1"

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from pipeline.classification import Classification, TicketText
+from pipeline.domain.classification import Classification, TicketText
 
 Answer = Classification | BaseException
 

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import and_, case, select
 
-from pipeline.errors import TicketNotFound
-from pipeline.lifecycle import Stage, TicketStatus
-from pipeline.stages import StageOutcome, skipped
+from pipeline.domain.errors import TicketNotFound
+from pipeline.domain.lifecycle import Stage, TicketStatus
+from pipeline.stages.outcome import StageOutcome, skipped
 from pipeline.store.schema import AuditEventRow, TicketRow, utcnow
 from pipeline.store.tickets import TicketStore, append_audit
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pipeline.classification import Classification, Classifier, TicketText
-from pipeline.errors import LLMRejected, LLMUnavailable
-from pipeline.lifecycle import Stage, TicketStatus
-from pipeline.llm_budget import LLMBudgetExhausted
-from pipeline.metrics import LLM_CACHE_HITS, LLM_REQUESTS, LLM_TOKENS
-from pipeline.stages import StageOutcome, skipped
+from pipeline.adapters.llm_budget import LLMBudgetExhausted
+from pipeline.domain.classification import Classification, Classifier, TicketText
+from pipeline.domain.errors import LLMRejected, LLMUnavailable
+from pipeline.domain.lifecycle import Stage, TicketStatus
+from pipeline.stages.outcome import StageOutcome, skipped
 from pipeline.store.tickets import TicketStore, append_audit
+from pipeline.telemetry.metrics import LLM_CACHE_HITS, LLM_REQUESTS, LLM_TOKENS
 
 
 def decide(

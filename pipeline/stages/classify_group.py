@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pipeline.classification import Classification, Classifier, TicketText
-from pipeline.lifecycle import Stage, TicketStatus
-from pipeline.models import TicketRecord
+from pipeline.domain.classification import Classification, Classifier, TicketText
+from pipeline.domain.lifecycle import Stage, TicketStatus
+from pipeline.domain.models import TicketRecord
 from pipeline.stages.classify import classified_values, decision_audit
 from pipeline.store.schema import TicketRow
 from pipeline.store.tickets import TicketStore, append_audit
@@ -47,8 +47,8 @@ def decide_group(
     classifier: Classifier, texts: list[TicketText], queue: str
 ) -> tuple[dict[str, Classification], dict[str, Any]]:
     """Grouped LLM request where the classifier has one; else one vectorised batch call."""
-    from pipeline.classifiers.gemini import GeminiClassifier
-    from pipeline.classifiers.gemini_group import classify_group
+    from pipeline.classifiers.gemini.classifier import GeminiClassifier
+    from pipeline.classifiers.gemini.group import classify_group
 
     if isinstance(classifier, GeminiClassifier):
         return classify_group(classifier, texts, queue=queue)

@@ -1,4 +1,4 @@
-"""Recording failed attempts, failing tickets for good, and reopening them for a replay."""
+"""Recording failed attempts and failing tickets for good."""
 
 from __future__ import annotations
 
@@ -6,20 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import func
 
-from pipeline.errors import TransientError, TriageError
-from pipeline.lifecycle import FINAL_STATUSES, STAGE_INPUT_STATUS, Stage, TicketStatus
+from pipeline.domain.errors import TransientError, describe_error
+from pipeline.domain.lifecycle import STAGE_INPUT_STATUS, Stage, TicketStatus
 from pipeline.store.schema import TicketRow, utcnow
 from pipeline.store.tickets import TicketStore, append_audit
-
-
-class TicketBusy(TriageError):
-    """The ticket is still moving through the pipeline; it cannot be re-run now."""
-
-
-def describe_error(error: BaseException) -> str:
-    """A short error text for the store and logs: the type and message, never a traceback."""
-    text = str(error) or type(error).__name__
-    return f"{type(error).__name__}: {text}"[:500]
 
 
 def record_failed_attempt(
@@ -88,44 +78,3 @@ def fail_ticket(
                 attempt=attempt,
             )
         return moved
-
-
-def reopen_ticket(store: TicketStore, ticket_id: str, stage: Stage | None, *, actor: str) -> Stage:
-    """Put a finished ticket back before `stage` (default: where it failed); returns that stage.
-
-    Re-running classify or route opens a new delivery generation, so the department accepts
-    the new delivery while still dropping redeliveries of the old one.
-    """
-    ticket = store.get(ticket_id)
-    if TicketStatus(ticket.status) not in FINAL_STATUSES:
-        raise TicketBusy(f"ticket {ticket_id} is {ticket.status}; wait until it is final")
-    if stage is None:
-        stage = Stage(ticket.failed_stage) if ticket.failed_stage else Stage.classify
-    values: dict[str, object] = {
-        "status": STAGE_INPUT_STATUS[stage].value,
-        "failed_stage": None,
-        "last_error": None,
-        "finished_at": None,
-        "next_attempt_at": None,
-        "stage_runs": 0,
-    }
-    if stage in (Stage.classify, Stage.route):
-        values["generation"] = ticket.generation + 1
-    if stage is Stage.classify:
-        values["review_reason"] = None  # a route re-run keeps a classify-time fallback reason
-    with store.transaction() as session:
-        moved = store.move(session, ticket_id, expected=TicketStatus(ticket.status), values=values)
-        if not moved:
-            raise TicketBusy(f"ticket {ticket_id} changed while reopening; try again")
-        append_audit(
-            session,
-            ticket_id,
-            stage,
-            "reopened",
-            {
-                "from_status": ticket.status,
-                "by": actor,
-                "generation": values.get("generation", ticket.generation),
-            },
-        )
-    return stage

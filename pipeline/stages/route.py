@@ -6,14 +6,18 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.circuit import CircuitBreaker
-from pipeline.delivery import DeliveryReceipt, DepartmentClient
-from pipeline.errors import DeliveryRejected, DepartmentUnavailable, PermanentError
-from pipeline.lifecycle import Stage, TicketStatus
-from pipeline.models import TicketRecord
-from pipeline.routing import RoutingDecision, RoutingTable, choose_department, send_to_review
-from pipeline.stages import StageOutcome, skipped
-from pipeline.stages.failures import describe_error
+from pipeline.adapters.circuit import CircuitBreaker
+from pipeline.adapters.http_delivery import DeliveryReceipt, DepartmentClient
+from pipeline.domain.errors import (
+    DeliveryRejected,
+    DepartmentUnavailable,
+    PermanentError,
+    describe_error,
+)
+from pipeline.domain.lifecycle import Stage, TicketStatus
+from pipeline.domain.models import TicketRecord
+from pipeline.domain.routing import RoutingDecision, RoutingTable, choose_department, send_to_review
+from pipeline.stages.outcome import StageOutcome, skipped
 from pipeline.store.deliveries import (
     DeliveryStatus,
     load_with_deliveries,

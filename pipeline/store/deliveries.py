@@ -11,8 +11,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from pipeline.errors import TicketNotFound
-from pipeline.models import TicketRecord
+from pipeline.domain.errors import TicketNotFound
+from pipeline.domain.models import TicketRecord
 from pipeline.store.schema import DeliveryRow, TicketRow, utcnow
 from pipeline.store.tickets import TicketStore
 

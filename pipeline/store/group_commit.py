@@ -17,9 +17,8 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from pipeline.lifecycle import Queue
-from pipeline.metrics import INGEST_COMMIT_BATCH
-from pipeline.models import TicketSubmission
+from pipeline.domain.lifecycle import Queue
+from pipeline.domain.models import TicketSubmission
 from pipeline.store.intake import (
     Acceptance,
     StoredBatch,
@@ -28,6 +27,7 @@ from pipeline.store.intake import (
     store_new_tickets,
 )
 from pipeline.store.tickets import TicketStore
+from pipeline.telemetry.metrics import INGEST_COMMIT_BATCH
 
 log = logging.getLogger("triage.store")
 

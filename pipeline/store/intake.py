@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from pipeline.errors import TriageError
-from pipeline.lifecycle import Queue, Stage, TicketStatus
-from pipeline.models import TicketRecord, TicketSubmission
+from pipeline.domain.errors import TriageError
+from pipeline.domain.lifecycle import Queue, Stage, TicketStatus
+from pipeline.domain.models import TicketRecord, TicketSubmission
 from pipeline.store.bulk import insert_audit_events, insert_new_tickets
 from pipeline.store.schema import TicketRow, utcnow
 

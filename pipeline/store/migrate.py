@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, inspect, select
 
-from pipeline.errors import ConfigurationError
+from pipeline.domain.errors import ConfigurationError
 from pipeline.store.schema import TicketRow
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")

@@ -10,9 +10,9 @@ from typing import Any, cast
 from sqlalchemy import Engine, Row, Table, Update, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from pipeline.errors import TicketNotFound
-from pipeline.lifecycle import Queue, Stage, TicketStatus
-from pipeline.models import AuditEntry, TicketRecord, TicketSubmission
+from pipeline.domain.errors import TicketNotFound
+from pipeline.domain.lifecycle import Queue, Stage, TicketStatus
+from pipeline.domain.models import AuditEntry, TicketRecord, TicketSubmission
 from pipeline.store.engine import session_factory, write_transaction_guard
 from pipeline.store.intake import (
     Acceptance,

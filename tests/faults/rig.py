@@ -23,12 +23,12 @@ import httpx
 from sqlalchemy import func, select
 
 from ingest_api.app import create_app
-from pipeline.api_keys import Role, create_key
-from pipeline.lifecycle import FINAL_STATUSES
-from pipeline.services import open_store
+from pipeline.domain.lifecycle import FINAL_STATUSES
+from pipeline.operations.api_keys import Role, create_key
 from pipeline.settings import Settings
 from pipeline.store.schema import AuditEventRow
 from pipeline.store.tickets import TicketStore
+from pipeline.wiring import open_store
 from tests.conftest import TEST_PEPPER
 from tests.support.waiting import wait_for
 from triage_cli.demo import demo_routing_file

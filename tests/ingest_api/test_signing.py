@@ -11,9 +11,9 @@ from flask import Flask
 from pydantic import SecretStr
 
 from ingest_api.app import create_app
-from pipeline.api_keys import Role, create_key
+from pipeline.adapters.signatures import sign_webhook
+from pipeline.operations.api_keys import Role, create_key
 from pipeline.settings import Settings
-from pipeline.signatures import sign_webhook
 from pipeline.store.tickets import TicketStore
 from tests.conftest import TEST_PEPPER
 

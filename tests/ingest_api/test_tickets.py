@@ -177,8 +177,8 @@ def test_list_filters_by_status(client: FlaskClient) -> None:
 def test_replay_resumes_a_failed_ticket_at_its_failed_stage(
     client: FlaskClient, store: TicketStore, celery_app: Celery
 ) -> None:
-    from pipeline.errors import DeliveryRejected
-    from pipeline.lifecycle import Stage
+    from pipeline.domain.errors import DeliveryRejected
+    from pipeline.domain.lifecycle import Stage
     from pipeline.stages.failures import fail_ticket
 
     ticket_id = client.post("/tickets", json=TICKET).get_json()["id"]

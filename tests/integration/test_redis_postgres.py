@@ -14,10 +14,10 @@ import pytest
 import redis
 
 from ingest_api.app import create_app
-from pipeline.lifecycle import FINAL_STATUSES
-from pipeline.samples import load_sample_tickets
-from pipeline.services import open_store
+from pipeline.data.samples import load_sample_tickets
+from pipeline.domain.lifecycle import FINAL_STATUSES
 from pipeline.settings import Settings
+from pipeline.wiring import open_store
 from tests.conftest import TEST_PEPPER, admin_key
 from tests.support.servers import redis_url
 from tests.support.waiting import wait_for

@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.api_keys import Role, create_key
-from pipeline.services import open_store
+from pipeline.operations.api_keys import Role, create_key
 from pipeline.settings import Settings
+from pipeline.wiring import open_store
 from tests.conftest import TEST_PEPPER
 from tests.support.processes import free_port, triage_process, wait_until_serving
 

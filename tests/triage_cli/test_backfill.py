@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pipeline.backfill.jobs import get_job
-from pipeline.services import open_store
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
+from pipeline.wiring import open_store
 from tests.support.broker import drain_queue, purge_queues
 from triage_cli.main import main
 from workers.celery_app import default_app

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.classifiers.local import LocalClassifier
-from pipeline.classifiers.model_file import read_model
-from pipeline.retention import erase_customer
-from pipeline.services import open_store
+from pipeline.classifiers.local.classifier import LocalClassifier
+from pipeline.classifiers.local.model_file import read_model
+from pipeline.operations.retention import erase_customer
 from pipeline.settings import Settings
+from pipeline.wiring import open_store
 from tests.conftest import submit
 from triage_cli.main import main
 

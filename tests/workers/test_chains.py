@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 from celery import Celery
 
-from pipeline.lifecycle import Queue, Stage
+from pipeline.domain.lifecycle import Queue, Stage
 from pipeline.settings import Settings
 from tests.support.broker import drain_queue, purge_queues
 from workers.celery_app import create_celery_app

@@ -10,13 +10,13 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from ingest_api.app import create_app
+from pipeline.adapters.http_delivery import HttpDepartmentClient
 from pipeline.classifiers.scripted import ScriptedClassifier
-from pipeline.delivery import HttpDepartmentClient
-from pipeline.lifecycle import FINAL_STATUSES
-from pipeline.routing import load_routing
-from pipeline.services import Services
+from pipeline.domain.lifecycle import FINAL_STATUSES
+from pipeline.domain.routing import load_routing
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
+from pipeline.wiring import Services
 from tests.conftest import admin_key, decision
 from tests.support.broker import purge_queues
 from tests.support.waiting import wait_for

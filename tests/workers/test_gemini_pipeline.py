@@ -12,10 +12,10 @@ from celery.contrib.testing.worker import start_worker
 from pydantic import SecretStr
 
 from ingest_api.app import create_app
-from pipeline.lifecycle import FINAL_STATUSES
-from pipeline.services import build_services
+from pipeline.domain.lifecycle import FINAL_STATUSES
 from pipeline.settings import ClassifierChoice, Settings
 from pipeline.store.tickets import TicketStore
+from pipeline.wiring import build_services
 from tests.conftest import admin_key
 from tests.support.broker import purge_queues
 from tests.support.gemini_stub import (

@@ -6,9 +6,9 @@ import pytest
 from celery import Celery
 
 from pipeline.classifiers.scripted import ScriptedClassifier
-from pipeline.errors import LLMRejected
-from pipeline.services import Services
+from pipeline.domain.errors import LLMRejected
 from pipeline.store.tickets import TicketStore
+from pipeline.wiring import Services
 from tests.conftest import submit
 from tests.support.broker import drain_queue, purge_queues
 from workers.celery_app import create_celery_app

@@ -7,13 +7,13 @@ from unittest import mock
 import pytest
 from celery import Celery
 
+from pipeline.adapters.http_delivery import InMemoryDepartmentClient
 from pipeline.classifiers.scripted import ScriptedClassifier
-from pipeline.delivery import InMemoryDepartmentClient
-from pipeline.errors import LLMRejected, LLMUnavailable
-from pipeline.routing import load_routing
-from pipeline.services import Services
+from pipeline.domain.errors import LLMRejected, LLMUnavailable
+from pipeline.domain.routing import load_routing
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
+from pipeline.wiring import Services
 from tests.conftest import decision, submit
 from workers.celery_app import create_celery_app
 
@@ -192,7 +192,7 @@ def test_budget_waits_do_not_use_up_retries(
 def test_long_waits_are_deferred_to_the_store_not_the_broker(
     app: Celery, store: TicketStore, settings: Settings, departments: InMemoryDepartmentClient
 ) -> None:
-    from pipeline.errors import DepartmentUnavailable
+    from pipeline.domain.errors import DepartmentUnavailable
 
     ticket_id = submit(store)
     run(app, "triage.classify", ticket_id)
@@ -240,7 +240,7 @@ def test_route_gives_up_after_the_horizon(
 def test_open_circuit_waits_without_sending_or_using_retries(
     app: Celery, store: TicketStore, services: Services, departments: InMemoryDepartmentClient
 ) -> None:
-    from pipeline.circuit import InMemoryCircuitBreaker
+    from pipeline.adapters.circuit import InMemoryCircuitBreaker
 
     breaker = InMemoryCircuitBreaker(threshold=1, cooldown_s=0.05)
     services.__dict__["circuit_breaker"] = breaker
@@ -257,7 +257,7 @@ def test_open_circuit_waits_without_sending_or_using_retries(
 def test_a_message_that_keeps_killing_its_worker_is_failed(
     app: Celery, store: TicketStore, services: Services, classifier: ScriptedClassifier
 ) -> None:
-    from pipeline.redelivery import InMemoryStageRunCounter
+    from pipeline.adapters.stage_runs import InMemoryStageRunCounter
 
     counter = InMemoryStageRunCounter()
     services.__dict__["stage_runs"] = counter

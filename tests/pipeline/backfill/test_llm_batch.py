@@ -7,22 +7,22 @@ from datetime import datetime
 
 import pytest
 
+from pipeline.adapters.decision_cache import InMemoryDecisionCache
+from pipeline.adapters.llm_budget import build_budget
 from pipeline.backfill.llm_batch import (
     collect_batch,
     load_job_groups,
     run_llm_batch,
     submit_job_tickets,
 )
-from pipeline.classifiers.decision_cache import InMemoryDecisionCache
-from pipeline.classifiers.gemini import GeminiClassifier
-from pipeline.classifiers.gemini_group import GROUP_PROMPT_VERSION
-from pipeline.errors import LLMUnavailable
-from pipeline.lifecycle import TicketStatus
-from pipeline.llm_budget import build_budget
+from pipeline.classifiers.gemini.classifier import GeminiClassifier
+from pipeline.classifiers.gemini.group import GROUP_PROMPT_VERSION
+from pipeline.domain.errors import LLMUnavailable
+from pipeline.domain.lifecycle import TicketStatus
+from pipeline.operations.sweeper import claim_overdue_tickets
 from pipeline.settings import Settings
 from pipeline.store.schema import utcnow
 from pipeline.store.tickets import TicketStore
-from pipeline.sweeper import claim_overdue_tickets
 from tests.conftest import submit
 from tests.support.gemini_stub import (
     BatchPlan,

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline.classification import Classification, Classifier, TicketText, Urgency
+from pipeline.adapters.decision_cache import InMemoryDecisionCache
+from pipeline.adapters.llm_budget import build_budget
 from pipeline.classifiers.cascade import CascadeClassifier
-from pipeline.classifiers.decision_cache import InMemoryDecisionCache
-from pipeline.classifiers.gemini import GeminiClassifier
+from pipeline.classifiers.gemini.classifier import GeminiClassifier
 from pipeline.classifiers.scripted import ScriptedClassifier
-from pipeline.errors import LLMUnavailable
-from pipeline.llm_budget import build_budget
+from pipeline.domain.classification import Classification, Classifier, TicketText, Urgency
+from pipeline.domain.errors import LLMUnavailable
 from pipeline.settings import Settings
 from tests.support.gemini_stub import GeminiStub, error_response, running_stub
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from pipeline.classification import TicketText, Urgency
 from pipeline.classifiers.prompt import (
     PROMPT_VERSION,
     LLMBadAnswer,
@@ -16,7 +15,8 @@ from pipeline.classifiers.prompt import (
     parse_answer,
     response_schema,
 )
-from pipeline.errors import LLMUnavailable, TransientError
+from pipeline.domain.classification import TicketText, Urgency
+from pipeline.domain.errors import LLMUnavailable, TransientError
 
 CATEGORIES = {
     "billing": "charges, invoices, refunds of payments",

@@ -6,14 +6,15 @@ import json
 
 import pytest
 
+from pipeline.adapters.http_delivery import InMemoryDepartmentClient
 from pipeline.classifiers.scripted import ScriptedClassifier
-from pipeline.delivery import InMemoryDepartmentClient
-from pipeline.errors import DeliveryRejected, DepartmentUnavailable
-from pipeline.lifecycle import Stage
-from pipeline.routing import load_routing
+from pipeline.domain.errors import DeliveryRejected, DepartmentUnavailable
+from pipeline.domain.lifecycle import Stage
+from pipeline.domain.routing import load_routing
+from pipeline.operations.replay import TicketBusy, reopen_ticket
 from pipeline.stages.audit import close_ticket
 from pipeline.stages.classify import classify_ticket
-from pipeline.stages.failures import TicketBusy, fail_ticket, reopen_ticket
+from pipeline.stages.failures import fail_ticket
 from pipeline.stages.route import route_ticket
 from pipeline.store.deliveries import list_deliveries
 from pipeline.store.tickets import TicketStore
@@ -167,7 +168,7 @@ def test_outbound_delivery_is_signed_when_a_secret_is_set(
 
     from standardwebhooks.webhooks import Webhook
 
-    from pipeline.signatures import sign_webhook
+    from pipeline.adapters.signatures import sign_webhook
 
     secret = "whsec_" + base64.b64encode(b"department-verifies-us-1234").decode()
     ticket_id = submit(store)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from pipeline.services import open_store
 from pipeline.settings import Settings
 from pipeline.store.engine import create_store_engine
+from pipeline.wiring import open_store
 
 
 @pytest.mark.parametrize(("async_commit", "expected"), [(False, "on"), (True, "off")])

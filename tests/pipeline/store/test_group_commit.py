@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from pipeline.models import TicketSubmission, payload_fingerprint
+from pipeline.domain.models import TicketSubmission, payload_fingerprint
 from pipeline.store import group_commit
 from pipeline.store.group_commit import GroupCommitIntake
 from pipeline.store.intake import Acceptance, IdempotencyConflict

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.errors import TicketNotFound
-from pipeline.lifecycle import Stage, TicketStatus
-from pipeline.models import TicketSubmission, payload_fingerprint
+from pipeline.domain.errors import TicketNotFound
+from pipeline.domain.lifecycle import Stage, TicketStatus
+from pipeline.domain.models import TicketSubmission, payload_fingerprint
 from pipeline.store.intake import IdempotencyConflict
 from pipeline.store.tickets import TicketStore, append_audit
 from tests.conftest import submit

@@ -1,0 +1,52 @@
+"""The error families every stage understands: transient ones retry, permanent ones never do."""
+
+from __future__ import annotations
+
+
+class TriageError(Exception):
+    """Base of the project's own errors."""
+
+
+class TransientError(TriageError):
+    """Worth retrying: the same call may succeed later (timeouts, 5xx, 429, connection errors)."""
+
+    # False for waits of our own making (the shared LLM budget): they use up no retries.
+    counts_as_attempt = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(TriageError):
+    """Retrying cannot help (4xx, invalid answer shape, bad configuration): fail at once."""
+
+
+class ConfigurationError(PermanentError):
+    """The configuration (routing file, model file, settings) is invalid."""
+
+
+class TicketNotFound(PermanentError):
+    """No ticket has this id."""
+
+
+class DeliveryRejected(PermanentError):
+    """A department answered with a 4xx other than 408/429."""
+
+
+class DepartmentUnavailable(TransientError):
+    """A department answered 5xx/408/429, timed out, or could not be reached."""
+
+
+class LLMUnavailable(TransientError):
+    """The LLM provider answered 408/429/5xx or timed out."""
+
+
+class LLMRejected(PermanentError):
+    """The LLM provider refused the request (400/401/403) or blocked the prompt."""
+
+
+def describe_error(error: BaseException) -> str:
+    """A short error text for the store and logs: the type and message, never a traceback."""
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}"[:500]

@@ -1,0 +1,128 @@
+"""Routing rules: categories (with descriptions) map to departments with optional endpoints."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+
+from pipeline.domain.classification import Classification
+from pipeline.domain.errors import ConfigurationError
+
+DEFAULT_ROUTING_FILE = "routing.default.toml"
+
+
+class CategoryRule(BaseModel):
+    """A category the classifier may choose, and the department that handles it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1)
+    department: str = Field(min_length=1)
+
+
+class Department(BaseModel):
+    """A team that receives tickets; without an endpoint the routing is only recorded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: HttpUrl | None = None
+    description: str = ""
+
+
+class RoutingTable(BaseModel):
+    """The whole routing file, validated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    review_department: str = "review"
+    categories: dict[str, CategoryRule]
+    departments: dict[str, Department]
+
+    @model_validator(mode="after")
+    def _every_department_declared(self) -> RoutingTable:
+        named = {rule.department for rule in self.categories.values()} | {self.review_department}
+        missing = sorted(named - set(self.departments))
+        if missing:
+            raise ValueError(f"departments used but not declared: {', '.join(missing)}")
+        if not self.categories:
+            raise ValueError("at least one category is required")
+        return self
+
+    def category_descriptions(self) -> dict[str, str]:
+        """Category name → description, for prompts."""
+        return {name: rule.description for name, rule in self.categories.items()}
+
+
+class RoutingDecision(BaseModel):
+    """Where a classified ticket goes, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    department: str
+    endpoint: str | None
+    needs_review: bool
+    reason: str
+
+
+def choose_department(
+    classification: Classification, table: RoutingTable, confidence_threshold: float
+) -> RoutingDecision:
+    """Pick the department for a decision: review when unsure or when the label has no route."""
+    rule = table.categories.get(classification.category)
+    if rule is None:
+        return send_to_review(table, f"category {classification.category!r} has no route")
+    if classification.confidence < confidence_threshold:
+        return send_to_review(
+            table,
+            f"confidence {classification.confidence:.2f} below threshold "
+            f"{confidence_threshold:.2f}",
+        )
+    department = table.departments[rule.department]
+    return RoutingDecision(
+        department=rule.department,
+        endpoint=str(department.endpoint) if department.endpoint else None,
+        needs_review=False,
+        reason=f"category {classification.category!r} routes to {rule.department!r}",
+    )
+
+
+def send_to_review(table: RoutingTable, reason: str) -> RoutingDecision:
+    """The review department's routing, for a decision a person must check."""
+    review = table.departments[table.review_department]
+    return RoutingDecision(
+        department=table.review_department,
+        endpoint=str(review.endpoint) if review.endpoint else None,
+        needs_review=True,
+        reason=reason,
+    )
+
+
+def parse_routing(text: str, suffix: str) -> RoutingTable:
+    """Parse routing rules from TOML (`.toml`) or YAML (`.yaml`/`.yml`) text."""
+    try:
+        raw: Any = tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"routing file is not valid {suffix[1:]}: {exc}") from exc
+    try:
+        return RoutingTable.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigurationError(f"routing file is invalid: {exc}") from exc
+
+
+def load_routing(path: Path | None) -> RoutingTable:
+    """Load the routing file named by settings, or the bundled default."""
+    if path is None:
+        text = resources.files("pipeline.data").joinpath(DEFAULT_ROUTING_FILE).read_text("utf-8")
+        return parse_routing(text, ".toml")
+    if path.suffix not in {".toml", ".yaml", ".yml"}:
+        raise ConfigurationError(f"routing file must be .toml, .yaml or .yml: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read routing file {path}: {exc}") from exc
+    return parse_routing(text, path.suffix)
