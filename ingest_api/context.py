@@ -8,9 +8,9 @@ from celery import Celery
 from flask import current_app
 
 from ingest_api.rate_limits import KeyRateLimiter
-from pipeline.adapters.circuit import CircuitBreaker
 from pipeline.domain.routing import RoutingTable
 from pipeline.operations.api_keys import KeyVerifier
+from pipeline.ports import CircuitBreaker
 from pipeline.settings import Settings
 from pipeline.store.group_commit import GroupCommitIntake
 from pipeline.store.tickets import TicketStore

@@ -6,13 +6,13 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from pipeline.adapters.circuit import CircuitBreaker, build_circuit_breaker
-from pipeline.adapters.http_delivery import DepartmentClient, HttpDepartmentClient
+from pipeline.adapters.circuit import build_circuit_breaker
+from pipeline.adapters.http_delivery import HttpDepartmentClient
 from pipeline.adapters.signatures import sign_webhook
-from pipeline.adapters.stage_runs import StageRunCounter, build_stage_run_counter
-from pipeline.domain.classification import Classifier
+from pipeline.adapters.stage_runs import build_stage_run_counter
 from pipeline.domain.errors import ConfigurationError
 from pipeline.domain.routing import RoutingTable, load_routing
+from pipeline.ports import CircuitBreaker, Classifier, DepartmentClient, StageRunCounter
 from pipeline.settings import ClassifierChoice, Settings
 from pipeline.store.engine import create_store_engine
 from pipeline.store.migrate import ensure_schema

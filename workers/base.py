@@ -12,8 +12,13 @@ from celery import Task
 from celery.exceptions import Retry
 from celery.utils.time import get_exponential_backoff_interval
 
-from pipeline.adapters.stage_runs import PoisonMessage
-from pipeline.domain.errors import PermanentError, TicketNotFound, TransientError, describe_error
+from pipeline.domain.errors import (
+    PermanentError,
+    PoisonMessage,
+    TicketNotFound,
+    TransientError,
+    describe_error,
+)
 from pipeline.domain.lifecycle import Stage
 from pipeline.stages.failures import fail_ticket, record_failed_attempt
 from pipeline.stages.outcome import StageOutcome

@@ -6,39 +6,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import redis
 
-from pipeline.domain.errors import DepartmentUnavailable
+from pipeline.domain.errors import CircuitOpen
+from pipeline.ports import CircuitBreaker
 
 log = logging.getLogger("triage.circuit")
-
-
-class CircuitOpen(DepartmentUnavailable):
-    """The department's circuit is open: we wait instead of sending (not a failed attempt)."""
-
-    counts_as_attempt = False
-
-
-class CircuitBreaker(Protocol):
-    """Tracks consecutive failures per department; opens after a threshold for a cool-down."""
-
-    def check(self, department: str) -> None:
-        """Raise CircuitOpen if the department's circuit is open."""
-        ...
-
-    def record_success(self, department: str) -> None:
-        """Close the circuit."""
-        ...
-
-    def record_failure(self, department: str) -> None:
-        """Count a failure; open the circuit at the threshold."""
-        ...
-
-    def open_circuits(self) -> dict[str, float]:
-        """Departments whose circuit is open, with seconds until it closes."""
-        ...
 
 
 @dataclass

@@ -8,7 +8,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
 
 import redis
 from pydantic import ValidationError
@@ -16,6 +15,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from pipeline.domain.classification import Classification
+from pipeline.ports import DecisionCache
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,18 +37,6 @@ def decision_key(
         (model, prompt_version, context, normalise(subject), normalise(description))
     )
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
-
-
-class DecisionCache(Protocol):
-    """Decisions by key; a miss, an expired entry or a broken store all read as None."""
-
-    def get(self, key: str) -> Classification | None:
-        """The cached decision, if any."""
-        ...
-
-    def put(self, key: str, decision: Classification) -> None:
-        """Remember a decision for the cache's time to live."""
-        ...
 
 
 class NullDecisionCache:

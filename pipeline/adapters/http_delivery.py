@@ -5,30 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import httpx
 
 from pipeline.domain.errors import DeliveryRejected, DepartmentUnavailable
+from pipeline.ports import DeliveryReceipt
 
 # 408 and 429 are the department asking us to come back later, like a 5xx.
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
-
-
-@dataclass(frozen=True)
-class DeliveryReceipt:
-    """What the department answered to a successful delivery."""
-
-    status_code: int
-    latency_ms: float
-
-
-class DepartmentClient(Protocol):
-    """Sends one ticket body to one department endpoint."""
-
-    def deliver(self, endpoint: str, body: bytes, headers: dict[str, str]) -> DeliveryReceipt:
-        """POST the body; raise DepartmentUnavailable (retry) or DeliveryRejected (do not)."""
-        ...
 
 
 def classify_response(status_code: int, endpoint: str) -> None:

@@ -24,7 +24,6 @@ from typing import Protocol
 import redis
 
 from pipeline.adapters.llm_windows import Limit
-from pipeline.domain.errors import LLMUnavailable
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,24 +32,6 @@ LIVE, BACKFILL = "live", "backfill"
 KEY_PREFIX = "triage:llm-budget"
 MIN_WAIT_S = 0.05  # a refusal always asks for some wait, so callers never spin
 STORAGE_ERROR_WAIT_S = 1.0
-
-
-class LLMBudgetExhausted(LLMUnavailable):
-    """The shared budget said wait: retry after `retry_after` seconds, without using a retry."""
-
-    counts_as_attempt = False
-
-
-class LLMBudget(Protocol):
-    """A budget shared by every process; never blocks."""
-
-    def try_acquire(self, tokens: int, *, queue: str = LIVE) -> float:
-        """0.0 when one request of `tokens` estimated tokens is granted, else seconds to wait."""
-        ...
-
-    def record_tokens(self, actual: int, *, estimated: int, queue: str = LIVE) -> None:
-        """Charge the tokens a granted call used beyond its estimate (best effort)."""
-        ...
 
 
 class Windows(Protocol):

@@ -5,27 +5,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import redis
 
-from pipeline.domain.errors import PermanentError
-
-
-class PoisonMessage(PermanentError):
-    """A stage kept dying mid-run (its worker killed each time): failed instead of looping."""
-
-
-class StageRunCounter(Protocol):
-    """Counts unfinished runs of (ticket, stage); a run that ends in any way clears it."""
-
-    def started(self, ticket_id: str, stage: str) -> int:
-        """Count one more start and return how many runs have started without finishing."""
-        ...
-
-    def finished(self, ticket_id: str, stage: str) -> None:
-        """The run ended (success, retry scheduled, or failure recorded)."""
-        ...
+from pipeline.ports import StageRunCounter
 
 
 @dataclass

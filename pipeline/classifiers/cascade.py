@@ -6,7 +6,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from pipeline.domain.classification import Classification, Classifier, TicketText
+from pipeline.domain.classification import Classification, TicketText
+from pipeline.ports import Classifier
 
 
 class CascadeClassifier:

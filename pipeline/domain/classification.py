@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,19 +38,3 @@ class Classification(BaseModel):
     reason: str = Field(default="", max_length=500)
     classifier: str = Field(description="which classifier answered: local, gemini, ...")
     model: str = Field(description="model name and version that answered")
-
-
-@runtime_checkable
-class Classifier(Protocol):
-    """Decides category, urgency, language and confidence for tickets."""
-
-    name: str
-    model_version: str
-
-    def classify(self, ticket: TicketText) -> Classification:
-        """Classify one ticket."""
-        ...
-
-    def classify_many(self, tickets: Sequence[TicketText]) -> list[Classification]:
-        """Classify several tickets at once, in the same order."""
-        ...

@@ -50,3 +50,19 @@ def describe_error(error: BaseException) -> str:
     """A short error text for the store and logs: the type and message, never a traceback."""
     text = str(error) or type(error).__name__
     return f"{type(error).__name__}: {text}"[:500]
+
+
+class LLMBudgetExhausted(LLMUnavailable):
+    """The shared budget said wait: retry after `retry_after` seconds, without using a retry."""
+
+    counts_as_attempt = False
+
+
+class CircuitOpen(DepartmentUnavailable):
+    """The department's circuit is open: we wait instead of sending (not a failed attempt)."""
+
+    counts_as_attempt = False
+
+
+class PoisonMessage(PermanentError):
+    """A stage kept dying mid-run (its worker killed each time): failed instead of looping."""

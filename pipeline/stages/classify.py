@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pipeline.adapters.llm_budget import LLMBudgetExhausted
-from pipeline.domain.classification import Classification, Classifier, TicketText
-from pipeline.domain.errors import LLMRejected, LLMUnavailable
+from pipeline.domain.classification import Classification, TicketText
+from pipeline.domain.errors import LLMBudgetExhausted, LLMRejected, LLMUnavailable
 from pipeline.domain.lifecycle import Stage, TicketStatus
+from pipeline.ports import Classifier
 from pipeline.stages.outcome import StageOutcome, skipped
 from pipeline.store.tickets import TicketStore, append_audit
 from pipeline.telemetry.metrics import LLM_CACHE_HITS, LLM_REQUESTS, LLM_TOKENS

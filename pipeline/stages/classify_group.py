@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pipeline.domain.classification import Classification, Classifier, TicketText
+from pipeline.domain.classification import Classification, TicketText
 from pipeline.domain.lifecycle import Stage, TicketStatus
 from pipeline.domain.models import TicketRecord
+from pipeline.ports import Classifier
 from pipeline.stages.classify import classified_values, decision_audit
 from pipeline.store.schema import TicketRow
 from pipeline.store.tickets import TicketStore, append_audit

@@ -6,8 +6,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.adapters.circuit import CircuitBreaker
-from pipeline.adapters.http_delivery import DeliveryReceipt, DepartmentClient
 from pipeline.domain.errors import (
     DeliveryRejected,
     DepartmentUnavailable,
@@ -17,6 +15,7 @@ from pipeline.domain.errors import (
 from pipeline.domain.lifecycle import Stage, TicketStatus
 from pipeline.domain.models import TicketRecord
 from pipeline.domain.routing import RoutingDecision, RoutingTable, choose_department, send_to_review
+from pipeline.ports import CircuitBreaker, DeliveryReceipt, DepartmentClient
 from pipeline.stages.outcome import StageOutcome, skipped
 from pipeline.store.deliveries import (
     DeliveryStatus,

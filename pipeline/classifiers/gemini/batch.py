@@ -18,7 +18,7 @@ from typing import Any
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from pipeline.adapters.llm_budget import BACKFILL, LLMBudgetExhausted
+from pipeline.adapters.llm_budget import BACKFILL
 from pipeline.classifiers.gemini.classifier import (
     _TRANSPORT_ERRORS,
     GeminiClassifier,
@@ -33,7 +33,12 @@ from pipeline.classifiers.gemini.group import (
 )
 from pipeline.classifiers.prompt import LLMBadAnswer
 from pipeline.domain.classification import Classification, TicketText
-from pipeline.domain.errors import ConfigurationError, LLMRejected, LLMUnavailable
+from pipeline.domain.errors import (
+    ConfigurationError,
+    LLMBudgetExhausted,
+    LLMRejected,
+    LLMUnavailable,
+)
 from pipeline.domain.pii import mask_pii
 
 # The Gemini API caps a batch's inline requests at 20 MB: stay well under it by characters.

@@ -16,8 +16,8 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from pipeline.adapters.decision_cache import DecisionCache, build_decision_cache, decision_key
-from pipeline.adapters.llm_budget import LIVE, LLMBudget, LLMBudgetExhausted, build_budget
+from pipeline.adapters.decision_cache import build_decision_cache, decision_key
+from pipeline.adapters.llm_budget import LIVE, build_budget
 from pipeline.classifiers.prompt import (
     PROMPT_VERSION,
     LLMBadAnswer,
@@ -27,8 +27,15 @@ from pipeline.classifiers.prompt import (
     response_schema,
 )
 from pipeline.domain.classification import Classification, TicketText
-from pipeline.domain.errors import ConfigurationError, LLMRejected, LLMUnavailable, TriageError
+from pipeline.domain.errors import (
+    ConfigurationError,
+    LLMBudgetExhausted,
+    LLMRejected,
+    LLMUnavailable,
+    TriageError,
+)
 from pipeline.domain.pii import mask_pii
+from pipeline.ports import DecisionCache, LLMBudget
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)

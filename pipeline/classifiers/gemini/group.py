@@ -17,12 +17,11 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import ValidationError
 
-from pipeline.adapters.llm_budget import LLMBudgetExhausted
 from pipeline.classifiers.gemini.classifier import GeminiClassifier, estimate_tokens, map_api_error
 from pipeline.classifiers.prompt import LLMBadAnswer, ModelAnswer, build_prompt, neutralise
 from pipeline.classifiers.prompt import response_schema as single_schema
 from pipeline.domain.classification import Classification, TicketText, Urgency
-from pipeline.domain.errors import LLMRejected, LLMUnavailable
+from pipeline.domain.errors import LLMBudgetExhausted, LLMRejected, LLMUnavailable
 from pipeline.domain.pii import mask_pii
 
 GROUP_PROMPT_VERSION = "triage-group-v1"

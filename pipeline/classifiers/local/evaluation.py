@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.classifiers.local.labelled_examples import LabelledExample
-from pipeline.domain.classification import Classifier, TicketText
+from pipeline.domain.classification import TicketText
+from pipeline.ports import Classifier
 
 REVIEW_THRESHOLD = 0.55  # the pipeline's default confidence threshold
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
-from pipeline.adapters.circuit import (
-    CircuitBreaker,
-    CircuitOpen,
-    InMemoryCircuitBreaker,
-    RedisCircuitBreaker,
-)
+from pipeline.adapters.circuit import InMemoryCircuitBreaker, RedisCircuitBreaker
+from pipeline.domain.errors import CircuitOpen
+from pipeline.ports import CircuitBreaker
 
 
 @pytest.fixture(params=["memory", "redis"])

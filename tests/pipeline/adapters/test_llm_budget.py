@@ -17,12 +17,12 @@ from pipeline.adapters.llm_budget import (
     BACKFILL,
     MIN_WAIT_S,
     STORAGE_ERROR_WAIT_S,
-    LLMBudget,
     SharedBudget,
     build_budget,
     per_window,
 )
 from pipeline.adapters.llm_windows import MemoryWindows, RedisWindows
+from pipeline.ports import LLMBudget
 from pipeline.settings import Settings
 from tests.support.gemini_stub import GeminiStub, running_stub
 from tests.support.servers import redis_url
@@ -164,9 +164,9 @@ def classify_in_worker(
     stub_url: str, budget_url: str, worker: int, start: Any, results: Any
 ) -> None:
     """One worker process: its own GeminiClassifier, the budget in Redis, waits as told."""
-    from pipeline.adapters.llm_budget import LLMBudgetExhausted
     from pipeline.classifiers.gemini.classifier import GeminiClassifier
     from pipeline.domain.classification import TicketText
+    from pipeline.domain.errors import LLMBudgetExhausted
 
     try:
         settings = Settings(

@@ -11,8 +11,9 @@ from pipeline.adapters.llm_budget import build_budget
 from pipeline.classifiers.cascade import CascadeClassifier
 from pipeline.classifiers.gemini.classifier import GeminiClassifier
 from pipeline.classifiers.scripted import ScriptedClassifier
-from pipeline.domain.classification import Classification, Classifier, TicketText, Urgency
+from pipeline.domain.classification import Classification, TicketText, Urgency
 from pipeline.domain.errors import LLMUnavailable
+from pipeline.ports import Classifier
 from pipeline.settings import Settings
 from tests.support.gemini_stub import GeminiStub, error_response, running_stub
 

@@ -11,7 +11,6 @@ import pytest
 from google.genai import types
 
 from pipeline.adapters.decision_cache import InMemoryDecisionCache
-from pipeline.adapters.llm_budget import LLMBudgetExhausted
 from pipeline.classifiers.gemini.batch import (
     BatchState,
     batch_results,
@@ -23,7 +22,12 @@ from pipeline.classifiers.gemini.batch import (
 )
 from pipeline.classifiers.gemini.classifier import GeminiClassifier
 from pipeline.domain.classification import TicketText
-from pipeline.domain.errors import ConfigurationError, LLMRejected, LLMUnavailable
+from pipeline.domain.errors import (
+    ConfigurationError,
+    LLMBudgetExhausted,
+    LLMRejected,
+    LLMUnavailable,
+)
 from pipeline.settings import Settings
 from tests.support.gemini_stub import (
     BatchPlan,

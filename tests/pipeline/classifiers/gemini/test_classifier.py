@@ -11,11 +11,16 @@ from typing import Any
 import pytest
 
 from pipeline.adapters.decision_cache import InMemoryDecisionCache
-from pipeline.adapters.llm_budget import LLMBudgetExhausted, build_budget
+from pipeline.adapters.llm_budget import build_budget
 from pipeline.classifiers.gemini.classifier import GeminiClassifier, make_client
 from pipeline.classifiers.prompt import PROMPT_VERSION, LLMBadAnswer
 from pipeline.domain.classification import TicketText, Urgency
-from pipeline.domain.errors import ConfigurationError, LLMRejected, LLMUnavailable
+from pipeline.domain.errors import (
+    ConfigurationError,
+    LLMBudgetExhausted,
+    LLMRejected,
+    LLMUnavailable,
+)
 from pipeline.settings import Settings
 from tests.support.gemini_stub import (
     GeminiStub,

@@ -26,7 +26,8 @@ from pipeline.classifiers.local.model import ModelFileError
 from pipeline.classifiers.local.model_file import write_model
 from pipeline.classifiers.local.text_features import normalise_text
 from pipeline.classifiers.local.training import train_model
-from pipeline.domain.classification import Classifier, TicketText, Urgency
+from pipeline.domain.classification import TicketText, Urgency
+from pipeline.ports import Classifier
 
 # The repository is checked out next to `shared/`.
 BITEXT = Path(__file__).resolve().parents[3].parent / "shared/data/bitext/bitext-v1.jsonl"
