@@ -5,36 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pipeline.domain.classification import Classification, TicketText
-from pipeline.domain.errors import LLMBudgetExhausted, LLMRejected, LLMUnavailable
+from pipeline.domain.classification import Classification
 from pipeline.domain.lifecycle import Stage, TicketStatus
 from pipeline.ports import Classifier
+from pipeline.stages.decisions import decide
 from pipeline.stages.outcome import StageOutcome, skipped
 from pipeline.store.tickets import TicketStore, append_audit
-from pipeline.telemetry.metrics import LLM_CACHE_HITS, LLM_REQUESTS, LLM_TOKENS
-
-
-def decide(
-    classifier: Classifier, ticket: TicketText, queue: str
-) -> tuple[Classification, dict[str, Any]]:
-    """Ask the classifier; LLM classifiers also say what the call cost (for the audit trail)."""
-    with_details = getattr(classifier, "classify_with_details", None)
-    if with_details is None:
-        return classifier.classify(ticket), {}
-    try:
-        decision, details = with_details(ticket, queue=queue)
-    except LLMBudgetExhausted:
-        LLM_REQUESTS.labels("budget_wait").inc()
-        raise
-    except LLMUnavailable as error:
-        LLM_REQUESTS.labels("rate_limited" if "429" in str(error) else "unavailable").inc()
-        raise
-    except LLMRejected:
-        LLM_REQUESTS.labels("rejected").inc()
-        raise
-    audit = details.as_audit() if hasattr(details, "as_audit") else dict(details)
-    _count_llm_use(audit.get("llm_call", audit))
-    return decision, audit
 
 
 def classified_values(decision: Classification) -> dict[str, Any]:
@@ -63,17 +39,6 @@ def decision_audit(decision: Classification, latency_ms: float) -> dict[str, Any
         "model": decision.model,
         "latency_ms": latency_ms,
     }
-
-
-def _count_llm_use(call: dict[str, Any]) -> None:
-    if call.get("provider") is None:
-        return  # the cascade's local model answered: no LLM call
-    if call.get("cache_hit"):
-        LLM_CACHE_HITS.inc()
-        return
-    LLM_REQUESTS.labels("ok").inc()
-    LLM_TOKENS.labels("prompt").inc(call.get("prompt_tokens") or 0)
-    LLM_TOKENS.labels("output").inc(call.get("output_tokens") or 0)
 
 
 def classify_ticket(

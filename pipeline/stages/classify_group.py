@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 
-from pipeline.domain.classification import Classification, TicketText
 from pipeline.domain.lifecycle import Stage, TicketStatus
 from pipeline.domain.models import TicketRecord
 from pipeline.ports import Classifier
 from pipeline.stages.classify import classified_values, decision_audit
+from pipeline.stages.decisions import decide_group
 from pipeline.store.schema import TicketRow
 from pipeline.store.tickets import TicketStore, append_audit
 
@@ -42,19 +41,6 @@ def load_received(store: TicketStore, ticket_ids: list[str]) -> list[TicketRecor
             )
         )
         return [TicketRecord.model_validate(row) for row in rows]
-
-
-def decide_group(
-    classifier: Classifier, texts: list[TicketText], queue: str
-) -> tuple[dict[str, Classification], dict[str, Any]]:
-    """Grouped LLM request where the classifier has one; else one vectorised batch call."""
-    from pipeline.classifiers.gemini.classifier import GeminiClassifier
-    from pipeline.classifiers.gemini.group import classify_group
-
-    if isinstance(classifier, GeminiClassifier):
-        return classify_group(classifier, texts, queue=queue)
-    decisions = classifier.classify_many(texts)
-    return {t.id: d for t, d in zip(texts, decisions, strict=True)}, {"batched": len(texts)}
 
 
 def classify_group_of_tickets(
