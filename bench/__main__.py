@@ -25,12 +25,13 @@ from typing import Any
 
 from bench.common import (
     ROOT,
+    load_average,
+    machine_info,
     postgres_database,
     redis_database,
     redis_url,
     say,
 )
-from bench.machine import load_average, machine_info
 from bench.processes import kill_leftovers
 
 RESULTS = ROOT / "bench" / "results.json"
@@ -67,19 +68,26 @@ def run_one(
     name: str, quick: bool, profile: bool, log_dir: Path, with_memory: bool = False
 ) -> dict[str, dict[str, Any]]:
     """One benchmark on its own database (Redis flushed around it); its section(s) by name."""
-    from bench import backfill, classifier, ingest, memory, pipeline
-
     if name == "classifier":
-        return {name: classifier.run_classifier(quick)}
+        from bench.classifier import run_classifier
+
+        return {name: run_classifier(quick)}
     with redis_database(), postgres_database(name) as dsn:
         if name == "ingest":
-            return {name: ingest.run_ingest(quick, log_dir, dsn, profile=profile)}
+            from bench.ingest import run_ingest
+
+            return {name: run_ingest(quick, log_dir, dsn, profile=profile)}
         if name == "memory":
-            return {name: memory.run_memory(quick, log_dir, dsn)}
+            from bench.memory import run_memory
+
+            return {name: run_memory(quick, log_dir, dsn)}
         if name == "backfill":
-            return {name: backfill.run_backfill(quick, log_dir, dsn)}
-        checkpoints = memory.checkpoints_for(quick) if with_memory else None
-        section, rss = pipeline.run_pipeline(quick, log_dir, dsn, profile, checkpoints)
+            from bench.backfill import run_backfill
+
+            return {name: run_backfill(quick, log_dir, dsn)}
+        from bench.pipeline import run_pipeline
+
+        section, rss = run_pipeline(quick, log_dir, dsn, profile, with_memory)
         return {"pipeline": section, **({"memory": rss} if rss is not None else {})}
 
 
@@ -166,11 +174,11 @@ def run(args: argparse.Namespace, command: str, log_dir: Path) -> int:
 
 
 def classifier_in_all(quick: bool) -> dict[str, Any]:
-    """The classifier under `all`: the script's --quick run (full: ~4 min), a smoke if quick."""
+    """The classifier under `all`: its --quick run (full: ~4 min), a smoke if quick."""
     from bench import classifier
 
-    # The script's full run takes about 4 minutes and its --quick one about a minute: `all`
-    # would pass its ~10 minute budget with the first, `all --quick` its minute with the second.
+    # The full run takes about 4 minutes and the --quick one about a minute: `all` would pass
+    # its ~10 minute budget with the first, `all --quick` its minute with the second.
     return classifier.smoke() if quick else classifier.run_classifier(quick=True)
 
 

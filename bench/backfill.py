@@ -3,7 +3,7 @@
 Target (backfill issue): live p95 during a backfill <= 1.3 x idle p95 + 50 ms. Two workers as
 in production: one on `live`, one on `backfill` alone; the local classifier (CPU-bound: the
 hardest case for sharing a 2-core machine); departments are the stub receivers on the loopback.
-Live tickets are stored and published in this process as the API does (`bench.pipeline.Ours`)
+Live tickets are stored and published in this process as the API does (`bench.systems.Ours`)
 and timed ingest->final from the store; the backfill is `triage backfill FILE`, run as a user
 would. The backfill worker and loader run at a lower priority (`nice`), as compose gives
 worker-backfill a smaller CPU share.
@@ -12,20 +12,13 @@ worker-backfill a smaller CPU share.
 from __future__ import annotations
 
 import csv
-import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import (
-    PYTHON,
-    product_env,
-    ratio,
-    say,
-    wait_until,
-)
+from bench.common import PYTHON, ratio, say, wait_until
 from bench.phases import paced, warm_up
 from bench.processes import Service, quit_all, start_service
 from bench.systems import FINAL, Ours, Stubs
@@ -34,6 +27,7 @@ BACKFILL_NICE = ["nice", "-n", "15"]
 COLUMNS = "external_id=ticket_no,subject=title,description=body,customer_id=client,"
 COLUMNS += "created_at=opened_at"
 P95_FACTOR, P95_SLACK_MS = 1.3, 50.0  # the target: live p95 <= 1.3 x idle p95 + 50 ms
+SUBJECTS = ["Charged twice", "Parcel late", "App crashes", "Cannot log in", "Refund please"]
 
 
 @dataclass(frozen=True)
@@ -50,76 +44,58 @@ FULL = Sizes(rate=10.0, warmup=20, live=300, backfill_rows=5_000)
 QUICK = Sizes(rate=10.0, warmup=3, live=10, backfill_rows=60)
 
 
-def write_backfill_file(path: Path, rows: int) -> None:
-    """A helpdesk export with its own column names (mapped with --map, as a user would)."""
-    subjects = ["Charged twice", "Parcel late", "App crashes", "Cannot log in", "Refund please"]
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["ticket_no", "title", "body", "client", "opened_at"])
-        for i in range(rows):
-            subject = subjects[i % len(subjects)]
-            writer.writerow(
-                [f"H-{i}", subject, f"{subject}: historical ticket number {i}.",
-                 f"cus_{i % 300}", "2024-03-01T09:00:00Z"]
-            )  # fmt: skip
-
-
-@dataclass
 class LiveRig(Ours):
     """Ours with the production split: a live worker (timed) and a niced backfill worker."""
 
-    name: str = "live"
-    backfill_worker: Service | None = None
+    name = "live"
 
     def start(self) -> None:
         argv = [PYTHON, "-m", "triage_cli", "worker", "--pool", "threads", "--metrics-port", "0"]
-        self.worker = self._start("worker-live", [*argv, "--queues", "live", "--concurrency", "8"])
-        self.backfill_worker = self._start(
-            "worker-backfill",
-            [*BACKFILL_NICE, *argv, "--queues", "backfill", "--concurrency", "2"],
-        )
+        self.worker = self.run("worker-live", [*argv, "--queues", "live", "--concurrency", "8"])
+        backfill = [*BACKFILL_NICE, *argv, "--queues", "backfill", "--concurrency", "2"]
+        self.backfill_worker = self.run("worker-backfill", backfill)
 
-    def _start(self, name: str, argv: list[str]) -> Service:
-        metrics_dir = tempfile.mkdtemp(prefix=f"metrics-{name}-", dir=self.log_dir)
-        env = product_env(
-            self.dsn,
-            TRIAGE_CLASSIFIER="local",
-            TRIAGE_ROUTING_FILE=str(self.routing_file),
-            PROMETHEUS_MULTIPROC_DIR=metrics_dir,
-            # As compose runs worker-backfill (`triage backfill` always commits this way).
-            **({"TRIAGE_ASYNC_COMMIT": "true"} if name == "worker-backfill" else {}),
-        )
+    def run(self, name: str, argv: list[str]) -> Service:
+        """One of our processes with the local classifier."""
+        # As compose runs worker-backfill (`triage backfill` always commits this way).
+        extra = {"TRIAGE_ASYNC_COMMIT": "true"} if name == "worker-backfill" else {}
+        env = self.env(name, TRIAGE_CLASSIFIER="local", **extra)
         return start_service(name, argv, env, self.log_dir)
 
     def load(self, path: Path) -> Service:
         """`triage backfill FILE`: stores every row and enqueues it on the backfill queue."""
         argv = [*BACKFILL_NICE, PYTHON, "-m", "triage_cli", "backfill", str(path), "--map", COLUMNS]
-        return self._start("backfill-cli", argv)
+        return self.run("backfill-cli", argv)
 
-    def backfill_counts(self) -> tuple[int, int]:
-        """(final, stored) backfill tickets so far."""
-        rows = self.query(
-            "SELECT count(*) FILTER (WHERE status = ANY(%s)), count(*) FROM tickets "
-            "WHERE queue = 'backfill'",
-            (list(FINAL),),
-        )
+    def backfill_counts(self, loader: Service) -> tuple[int, int]:
+        """(final, stored) backfill tickets so far; fails at once when a process failed."""
+        code = loader.process.poll()
+        if code:  # 1: rows rejected, 2: usage; every row of our file is valid
+            raise RuntimeError(f"triage backfill exited {code}:\n{loader.tail()}")
+        for worker in (self.worker, self.backfill_worker):
+            assert worker is not None
+            worker.check()
+        sql = "SELECT count(*) FILTER (WHERE status = ANY(%s)), count(*) FROM tickets"
+        rows = self.query(sql + " WHERE queue = 'backfill'", (list(FINAL),))
         return int(rows[0][0]), int(rows[0][1])
 
 
-def _watch(loader: Service, rig: LiveRig) -> None:
-    """Fail at once, with the log, when the loader failed or a worker died."""
-    code = loader.process.poll()
-    if code:  # 1: rows rejected, 2: usage; every row of our file is valid
-        raise RuntimeError(f"triage backfill exited {code}:\n{loader.tail()}")
-    for worker in (rig.worker, rig.backfill_worker):
-        if worker is not None and not worker.alive():
-            raise RuntimeError(f"{worker.name} exited:\n{worker.tail()}")
-
-
-def _live(rig: LiveRig, sizes: Sizes) -> dict[str, Any]:
-    result = paced(rig, sizes.rate, sizes.live)
-    result.pop("tokens")
-    return result
+def write_backfill_file(path: Path, rows: int) -> None:
+    """A helpdesk export with its own column names (mapped with --map, as a user would)."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ticket_no", "title", "body", "client", "opened_at"])
+        for i in range(rows):
+            subject = SUBJECTS[i % len(SUBJECTS)]
+            writer.writerow(
+                [
+                    f"H-{i}",
+                    subject,
+                    f"{subject}: historical ticket number {i}.",
+                    f"cus_{i % 300}",
+                    "2024-03-01T09:00:00Z",
+                ]
+            )
 
 
 def run_backfill(quick: bool, log_dir: Path, dsn: str) -> dict[str, Any]:
@@ -127,35 +103,31 @@ def run_backfill(quick: bool, log_dir: Path, dsn: str) -> dict[str, Any]:
     sizes = QUICK if quick else FULL
     rows = sizes.backfill_rows
     with ExitStack() as stack:
-        stubs = Stubs(stack, log_dir)
-        rig = LiveRig(dsn, stubs.routing_file, stubs.gemini_url, stubs.latency, log_dir)
+        rig = LiveRig(dsn, Stubs(stack, log_dir), log_dir)
         stack.callback(rig.close)
         say("backfill: starting the live and the backfill worker")
         rig.start()
-        services = [s for s in (rig.worker, rig.backfill_worker) if s is not None]
+        services = [rig.worker, rig.backfill_worker]
         stack.callback(quit_all, services)  # the loader joins the list below
         warm_up(rig, sizes.warmup)
         say(f"backfill: idle live latency ({sizes.live} tickets at {sizes.rate:.0f}/s)")
-        idle = _live(rig, sizes)
+        idle = paced(rig, sizes.rate, sizes.live)
         path = log_dir / "backfill-history.csv"
         write_backfill_file(path, rows)
         loader = rig.load(path)
         services.append(loader)
         loaded_at = time.monotonic()
 
-        def under_way() -> bool:
-            _watch(loader, rig)
-            return rig.backfill_counts()[1] >= max(1, rows // 10)
-
-        wait_until(under_way, 120, "the backfill to be under way")
-        say(f"backfill: live latency during a {rows:,}-row backfill")
-        during = _live(rig, sizes)
-        final_when_live_ended = rig.backfill_counts()[0]
+        def stored_tenth() -> bool:
+            return rig.backfill_counts(loader)[1] >= max(1, rows // 10)
 
         def finished() -> bool:
-            _watch(loader, rig)
-            return rig.backfill_counts()[0] >= rows and loader.process.poll() == 0
+            return rig.backfill_counts(loader)[0] >= rows and loader.process.poll() == 0
 
+        wait_until(stored_tenth, 120, "the backfill to be under way")
+        say(f"backfill: live latency during a {rows:,}-row backfill")
+        during = paced(rig, sizes.rate, sizes.live)
+        final_when_live_ended = rig.backfill_counts(loader)[0]
         wait_until(finished, 60 + rows / 20, "the backfill to finish", interval=0.2)
         backfill_s = time.monotonic() - loaded_at
         path.unlink()

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import random
 import sys
-from pathlib import Path
 
 import numpy as np
 
+from bench.common import ROOT
 from pipeline.classifiers.local.labelled_examples import LabelledExample
 
-ROOT = Path(__file__).resolve().parent.parent
 BITEXT = ROOT.parent / "shared/data/bitext/bitext-v1.jsonl"
 # E-mail boilerplate written for this benchmark: it carries no label, like real greetings.
 FILLER = [

@@ -1,19 +1,19 @@
-"""Shared plumbing: the run's PostgreSQL database and Redis db, settings, stats, waiting.
-
-Processes are in `bench.processes`, machine facts in `bench.machine`.
-"""
+"""Shared plumbing: the run's PostgreSQL database and Redis db, settings, stats, machine facts."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import os
+import platform
 import socket
+import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,11 @@ REDIS_PORT = 6379
 REDIS_CANDIDATE_DBS = (6, 5, 4, 3, 2, 1)
 # Read once by every product process of a run (any value works: keys are minted with it).
 API_KEY_PEPPER = "bench-pepper-not-a-secret"
+PACKAGES = ("flask", "gunicorn", "celery", "kombu", "redis", "sqlalchemy", "psycopg")
+PACKAGES += ("google-genai", "pydantic")
 
 _STARTED = time.monotonic()
+_redis_url: str | None = None
 
 
 def say(message: str) -> None:
@@ -78,7 +81,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-@contextmanager
+@contextlib.contextmanager
 def postgres_database(tag: str) -> Iterator[str]:
     """A fresh PostgreSQL database for this run (a libpq URL), dropped afterwards."""
     name = f"bench_{tag}_{uuid.uuid4().hex[:8]}"
@@ -94,9 +97,6 @@ def postgres_database(tag: str) -> Iterator[str]:
 def sqlalchemy_url(dsn: str) -> str:
     """The SQLAlchemy URL of a libpq URL (psycopg 3 driver)."""
     return dsn.replace("postgresql://", "postgresql+psycopg://", 1)
-
-
-_redis_url: str | None = None
 
 
 def redis_url() -> str:
@@ -120,8 +120,7 @@ def claim_redis_db() -> int:
     busy |= {int(name.removeprefix("db")) for name in keyspace}
     wanted = os.environ.get("BENCH_REDIS_DB")
     if wanted is not None:
-        if int(wanted) in busy:
-            # The bench flushes its database: never someone else's.
+        if int(wanted) in busy:  # the bench flushes its database: never someone else's
             raise RuntimeError(f"Redis db {wanted} (BENCH_REDIS_DB) holds keys or clients")
         return int(wanted)
     for db in REDIS_CANDIDATE_DBS:
@@ -130,7 +129,7 @@ def claim_redis_db() -> int:
     raise RuntimeError(f"no free Redis database among {REDIS_CANDIDATE_DBS}: set BENCH_REDIS_DB")
 
 
-@contextmanager
+@contextlib.contextmanager
 def redis_database() -> Iterator[str]:
     """The run's private Redis database, flushed before and after."""
     url = redis_url()
@@ -156,3 +155,61 @@ def product_env(database_dsn: str, **extra: str) -> dict[str, str]:
         "TRIAGE_LOG_FORMAT": "json",
         **extra,
     }
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages: other work on the machine skews every figure."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine_info(command: str) -> dict[str, Any]:
+    """Where and how the figures were taken: machine, servers, packages, commit, load."""
+    cpu = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        models = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln]
+        cpu = models[0].split(":", 1)[1].strip() if models else cpu
+    return {
+        "cpu_model": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "source": _source_revision(),
+        "load_average_at_start": load_average(),
+        "servers": _server_versions(),
+        "packages": {name: _version(name) for name in PACKAGES},
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _server_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"postgresql": None, "redis": None}
+    with contextlib.suppress(Exception), psycopg.connect(POSTGRES_ADMIN_DSN) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        versions["postgresql"] = str(row[0]) if row else None
+    with contextlib.suppress(Exception):
+        info: Any = redis.Redis(host=HOST, port=REDIS_PORT).info("server")
+        versions["redis"] = str(info.get("redis_version"))
+    return versions
+
+
+def _source_revision() -> dict[str, Any]:
+    """The commit measured, and whether tracked files differed from it (read-only git)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        return done.stdout.strip()
+
+    try:
+        changed = git("status", "--porcelain", "--untracked-files=no").splitlines()
+        return {"commit": git("rev-parse", "HEAD") or None, "modified_files": len(changed)}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "modified_files": None}

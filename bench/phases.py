@@ -1,65 +1,88 @@
-"""The phases every system goes through: warm-up, burst (throughput), paced (latency)."""
+"""What every system goes through: its worker's turn, warm-up, burst (throughput), paced (latency).
+
+Throughput (burst): the worker is paused (SIGSTOP), N tickets are stored and published, the
+worker is resumed and timed until the last ticket is final: tickets/s = N / that time.
+Latency (paced): tickets arrive at a fixed rate (open loop), ingest->final read from the store.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from bench.baselines.systems import Bare
-from bench.common import (
-    percentile,
-    wait_until,
-)
-from bench.processes import Service, cpu_seconds
-from bench.systems import System
+from bench.common import percentile, say, wait_until
+from bench.processes import cpu_seconds
+from bench.systems import CONCURRENCY, POOL, System
+
+
+def start(system: System, stack: ExitStack) -> Any:
+    """Start the system's worker now; the returned block is its turn, after which it quits."""
+    say(f"{system.name}: starting its worker ({POOL} x {CONCURRENCY})")
+    system.start()
+    assert system.worker is not None
+    stack.callback(system.worker.quit)  # on any error too
+    return turn(system)
+
+
+@contextmanager
+def turn(system: System) -> Iterator[None]:
+    """The system's turn: its worker runs (resumed if paused) and quits at the end."""
+    assert system.worker is not None
+    system.worker.resume()
+    try:
+        yield
+    finally:
+        system.worker.quit()  # every ticket is final by now: a cold shutdown loses nothing
+
+
+@contextmanager
+def started(system: System) -> Iterator[None]:
+    """Standalone use: start the worker, run the block, quit the worker."""
+    with ExitStack() as stack, start(system, stack):
+        yield
 
 
 def drain(system: System, tokens: list[str], timeout: float, what: str) -> None:
     """Wait until every ticket is final, checking that the worker lives."""
 
     def done() -> bool:
-        if system.worker is not None and not system.worker.alive():
-            raise RuntimeError(f"{system.worker.name} exited:\n{system.worker.tail()}")
+        if system.worker is not None:
+            system.worker.check()
         return system.finished(tokens) >= len(tokens)
 
     try:
-        wait_until(done, timeout, what, interval=0.1)
+        wait_until(done, timeout, what)
     except TimeoutError as error:
         left = len(tokens) - system.finished(tokens)
         raise TimeoutError(f"{error} ({left} of {len(tokens)} not final)") from None
 
 
-@contextmanager
-def paused(service: Service) -> Iterator[None]:
-    """SIGSTOP the worker's process group while the queue fills, SIGCONT afterwards."""
-    service.pause()
-    try:
-        yield
-    finally:
-        service.resume()
-
-
-def reset(system: System) -> None:
-    """Between phases: forget per-phase markers."""
-    if isinstance(system, Bare):
-        system.reset()
-
-
 def warm_up(system: System, count: int) -> None:
     """First tickets after start: loads models, opens pools, proves the worker consumes."""
-    reset(system)
+    system.reset()
     tokens = [system.submit() for _ in range(count)]
     drain(system, tokens, timeout=120, what=f"{system.name}'s warm-up tickets")
+
+
+def queue_paused(system: System, count: int) -> list[str]:
+    """Submit `count` tickets while the worker is stopped (SIGSTOP); it stays stopped."""
+    assert system.worker is not None
+    system.reset()
+    system.worker.pause()
+    try:
+        return [system.submit() for _ in range(count)]
+    except BaseException:
+        system.worker.resume()
+        raise
 
 
 def burst(system: System, count: int) -> dict[str, Any]:
     """Queue `count` tickets with the worker paused, resume, time until all are final."""
     assert system.worker is not None
-    reset(system)
-    with paused(system.worker):
-        tokens = [system.submit() for _ in range(count)]
+    tokens = queue_paused(system, count)
+    system.worker.resume()
     released = time.time()
     cpu_before = cpu_seconds(system.worker.pids())
     drain(system, tokens, timeout=60 + count * 0.5, what=f"{system.name}'s burst")
@@ -79,11 +102,11 @@ def burst(system: System, count: int) -> dict[str, Any]:
 
 def paced(system: System, rate: float, count: int) -> dict[str, Any]:
     """Submit `count` tickets at `rate` per second (open loop); latency ingest->final."""
-    reset(system)
+    system.reset()
     tokens: list[str] = []
-    started = time.monotonic()
+    started_at = time.monotonic()
     for i in range(count):
-        delay = started + i / rate - time.monotonic()
+        delay = started_at + i / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         tokens.append(system.submit())
@@ -95,5 +118,4 @@ def paced(system: System, rate: float, count: int) -> dict[str, Any]:
         "p50_ms": round(percentile(latencies, 50), 1),
         "p95_ms": round(percentile(latencies, 95), 1),
         "max_ms": round(max(latencies), 1) if latencies else None,
-        "tokens": tokens,
     }

@@ -1,37 +1,24 @@
 """Pipeline bench: tickets end to end through real workers, ours against two baseline chains.
 
-Three systems on the same Redis, PostgreSQL, pool (threads) and concurrency (8):
-- ours: `triage worker` with the Gemini classifier pointed at a stub LLM (0 ms or 200 ms per
-  request) and every department pointed at a stub receiver; tickets stored with the product's
-  own `TicketStore.accept` and published with `enqueue_after_commit`, as the API does;
-- minimal: three tasks doing one UPDATE each, the first sleeping the LLM latency, the second
-  POSTing to the same stub department (`bench/baselines/minimal_chain.py`);
-- bare: three no-op tasks (`bench/baselines/bare_chain.py`).
-
-Throughput (burst): the worker is paused (SIGSTOP), N tickets are stored and published, the
-worker is resumed and timed until the last ticket is final: tickets/s = N / that time.
-Latency (paced): tickets arrive at a fixed rate, the same for every system (half our burst
-rate), and ingest->final is read from the store (ours: finished_at - received_at).
+Three systems (`bench.systems`) on the same Redis, PostgreSQL, pool (threads) and concurrency
+(8): ours with the stub LLM answering in 0 or 200 ms, the minimal chain sleeping as long, and
+the bare chain. Per LLM latency each gets a burst (throughput) and a paced run (latency) at the
+same rate for all three: half our burst rate (`bench.phases`).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import profiling
-from bench.baselines.systems import Bare, Minimal
-from bench.common import (
-    ratio,
-    say,
-)
-from bench.phases import burst, drain, paced, paused, reset, warm_up
+from bench.common import ratio, say
+from bench.memory import FULL_CHECKPOINTS, QUICK_CHECKPOINTS, MemoryProbe
+from bench.phases import burst, drain, paced, queue_paused, start, warm_up
 from bench.processes import rss_mb
-from bench.systems import CONCURRENCY, POOL, Ours, Stubs, System
+from bench.systems import CONCURRENCY, POOL, Bare, Minimal, Ours, Stubs, System
 
 
 @dataclass(frozen=True)
@@ -52,13 +39,9 @@ QUICK = Sizes(warmup=3, burst={0.0: 30, 0.2: 10}, paced_seconds=1.0, paced_max=6
 
 
 def measure_system(
-    system: System,
-    sizes: Sizes,
-    rates: dict[float, float],
-    latencies: list[float],
-    profile_dir: Path | None = None,
+    system: System, sizes: Sizes, rates: dict[float, float], latencies: list[float]
 ) -> dict[str, Any]:
-    """On a started worker: per LLM latency a warm-up, a burst and a paced run."""
+    """On a started worker: a warm-up, then per LLM latency a burst and a paced run."""
     assert system.worker is not None
     results: dict[str, Any] = {}
     for llm_s in latencies:
@@ -79,95 +62,73 @@ def measure_system(
             f"pipeline {system.name} @ {key}: {result['tickets_per_s']} tickets/s; "
             f"latency: {n} tickets paced at {rate:.1f}/s"
         )
-        latency = paced(system, rate, n)
-        latency.pop("tokens")
-        results[key] = {"burst": result, "latency": latency}
-    results["worker_rss_mb"] = round(sum(rss_mb(p) for p in system.worker.pids()), 1)
-    if profile_dir is not None:
-        first = f"{round(latencies[0] * 1000)}ms"
-        system.set_llm_latency(latencies[0])
-        results["profile"] = profile_burst(
-            system, sizes.burst[latencies[0]], results[first]["burst"]["tickets_per_s"] or 10,
-            profile_dir,
-        )  # fmt: skip
+        results[key] = {"burst": result, "latency": paced(system, rate, n)}
+    results["worker_rss_mb"] = rss_mb(system.worker.pids())
     return results
 
 
-def profile_burst(
-    system: System, count: int, rate: float, directory: Path
-) -> dict[str, Any] | None:
+def profile_burst(system: System, count: int, rate: float, directory: Path) -> Any:
     """An extra burst with py-spy on the worker for the whole drain (not a measured run)."""
     assert system.worker is not None
-    reset(system)
     # py-spy slows the worker, and a burst's audit stages all run last: sample generously
     # (an idle worker holds no GIL, so the extra seconds add no samples).
     seconds = count / rate * 1.6 + 5
     say(f"pipeline {system.name}: profiling a burst of {count} with py-spy (~{seconds:.0f} s)")
-    with paused(system.worker):
-        tokens = [system.submit() for _ in range(count)]
-    path = directory / f"py-spy-worker-{system.name}.txt"
-    recording = profiling.start_recording(system.worker.pid, seconds, path)
+    tokens = queue_paused(system, count)
+    recordings = profiling.record([system.worker.pid], seconds, directory, "worker-ours")
+    system.worker.resume()
     drain(system, tokens, timeout=60 + count * 0.5, what=f"{system.name}'s profiled burst")
-    if recording is None or not recording.wait(seconds + 60):
-        say("pipeline: py-spy unavailable or failed; no profile")
-        return None
-    summary = profiling.summarise([path])
-    summary["raw"] = str(path)
-    return summary
+    return profiling.collect(recordings, seconds + 60, "pipeline")
 
 
 def run_pipeline(
-    quick: bool,
-    log_dir: Path,
-    dsn: str,
-    profile: bool = False,
-    memory_checkpoints: tuple[int, ...] | None = None,
+    quick: bool, log_dir: Path, dsn: str, profile: bool = False, with_memory: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Ours, then the minimal chain, then the bare chain; figures and ratios.
+    """Ours, then the minimal chain, then the bare chain; figures and ratios (and memory).
 
-    With `memory_checkpoints`, our worker also serves the memory bench: its RSS is read once
-    the first checkpoint's tickets are through (on the fresh worker), then after the pipeline
-    runs it is fed up to each further checkpoint. One worker, no second ten-minute feed.
+    With `with_memory`, our worker also serves the memory bench: its RSS is read once the
+    first checkpoint's tickets are through (on the fresh worker), then after the pipeline runs
+    it is fed up to each further checkpoint. One worker, no second ten-minute feed.
     """
-    from bench.memory import MemoryProbe
-
     sizes = QUICK if quick else FULL
+    checkpoints = QUICK_CHECKPOINTS if quick else FULL_CHECKPOINTS
     latencies = sorted(sizes.burst)
     rates: dict[float, float] = {}
     results: dict[str, Any] = {}
     memory: dict[str, Any] | None = None
     with ExitStack() as stack:
         stubs = Stubs(stack, log_dir)
-        ours = Ours(dsn, stubs.routing_file, stubs.gemini_url, stubs.latency, log_dir)
-        stack.callback(ours.close)
+        ours = Ours(dsn, stubs, log_dir)
         minimal = Minimal(dsn, f"{stubs.departments_url}/departments/finance", log_dir)
-        stack.callback(minimal.close)
         bare = Bare(log_dir)
-        stack.callback(bare.close)
+        for system in (ours, minimal, bare):
+            stack.callback(system.close)
         # Quick: the three workers start together (the baselines paused until their turn), to
         # keep the smoke test within its minute. Full: each starts when its turn comes.
         early: list[System] = [minimal, bare] if quick else []
-        for system in early:
-            start(system, stack)
-        with_ours = start(ours, stack)
+        turns = {system.name: start(system, stack) for system in early}
+        turns["ours"] = start(ours, stack)
         for system in early:
             assert system.worker is not None
             system.worker.wait_log(" ready.", timeout=120)
             system.worker.pause()
-        with with_ours:
-            probe = MemoryProbe(ours) if memory_checkpoints else None
-            if probe is not None and memory_checkpoints:
-                probe.reach(memory_checkpoints[0])
-            results["ours"] = measure_system(
-                ours, sizes, rates, latencies, profile_dir=log_dir if profile else None
-            )
-            if probe is not None and memory_checkpoints:
-                for checkpoint in memory_checkpoints[1:]:
+        with turns["ours"]:
+            probe = MemoryProbe(ours) if with_memory else None
+            if probe is not None:
+                probe.reach(checkpoints[0])
+            results["ours"] = measure_system(ours, sizes, rates, latencies)
+            if profile:
+                ours.set_llm_latency(latencies[0])
+                first = results["ours"][f"{round(latencies[0] * 1000)}ms"]["burst"]
+                count, rate = sizes.burst[latencies[0]], first["tickets_per_s"] or 10
+                results["ours"]["profile"] = profile_burst(ours, count, rate, log_dir)
+            if probe is not None:
+                for checkpoint in checkpoints[1:]:
                     probe.reach(checkpoint)
                 memory = probe.result()
-        with start(minimal, stack) if minimal not in early else resumed(minimal):
+        with turns.get("minimal") or start(minimal, stack):
             results["minimal"] = measure_system(minimal, sizes, rates, latencies)
-        with start(bare, stack) if bare not in early else resumed(bare):
+        with turns.get("bare") or start(bare, stack):
             # No LLM in the bare chain: one run serves both latencies (the chain is the same).
             results["bare"] = measure_system(bare, sizes, rates, [0.0])
     section = {
@@ -182,37 +143,10 @@ def run_pipeline(
         },
         "results": results,
         "ratios": pipeline_ratios(results, latencies),
-        "targets": pipeline_targets(results, latencies),
     }
+    met = {k: (r["tickets_per_s_vs_minimal"] or 0) >= 0.8 for k, r in section["ratios"].items()}
+    section["targets"] = {"tickets_per_s_vs_minimal_min": 0.8, "met": met}
     return section, memory
-
-
-def start(system: System, stack: ExitStack) -> contextlib.AbstractContextManager[None]:
-    """Start the system's worker now; the returned block is its turn, after which it quits."""
-    say(f"pipeline {system.name}: starting its worker ({POOL} x {CONCURRENCY})")
-    system.start()
-    assert system.worker is not None
-    stack.callback(system.worker.quit)  # on any error too
-    return resumed(system)
-
-
-@contextmanager
-def resumed(system: System) -> Iterator[None]:
-    """The system's turn: its worker runs (resumed if paused) and quits at the end."""
-    assert system.worker is not None
-    system.worker.resume()
-    try:
-        yield
-    finally:
-        # Every ticket is final by now: a cold shutdown loses nothing and takes no time.
-        system.worker.quit()
-
-
-@contextmanager
-def started(system: System) -> Iterator[None]:
-    """Standalone use: start the worker, run the block, quit the worker."""
-    with ExitStack() as stack, start(system, stack):
-        yield
 
 
 def pipeline_ratios(results: dict[str, Any], latencies: list[float]) -> dict[str, Any]:
@@ -222,23 +156,14 @@ def pipeline_ratios(results: dict[str, Any], latencies: list[float]) -> dict[str
     for llm_s in latencies:
         key = f"{round(llm_s * 1000)}ms"
         ours, minimal = results["ours"][key], results["minimal"][key]
+        figures = {
+            "tickets_per_s": ("burst", "tickets_per_s"),
+            "p50": ("latency", "p50_ms"),
+            "p95": ("latency", "p95_ms"),
+        }
         out[key] = {
-            "tickets_per_s_vs_minimal": ratio(
-                ours["burst"]["tickets_per_s"], minimal["burst"]["tickets_per_s"]
-            ),
-            "tickets_per_s_vs_bare": ratio(
-                ours["burst"]["tickets_per_s"], bare["burst"]["tickets_per_s"]
-            ),
-            "p50_vs_minimal": ratio(ours["latency"]["p50_ms"], minimal["latency"]["p50_ms"]),
-            "p95_vs_minimal": ratio(ours["latency"]["p95_ms"], minimal["latency"]["p95_ms"]),
-            "p50_vs_bare": ratio(ours["latency"]["p50_ms"], bare["latency"]["p50_ms"]),
-            "p95_vs_bare": ratio(ours["latency"]["p95_ms"], bare["latency"]["p95_ms"]),
+            f"{figure}_vs_{name}": ratio(ours[phase][field], base[phase][field])
+            for name, base in (("minimal", minimal), ("bare", bare))
+            for figure, (phase, field) in figures.items()
         }
     return out
-
-
-def pipeline_targets(results: dict[str, Any], latencies: list[float]) -> dict[str, Any]:
-    """Target: at least 0.8x the minimal chain's tickets/s at every LLM latency."""
-    ratios = pipeline_ratios(results, latencies)
-    met = {key: (r["tickets_per_s_vs_minimal"] or 0) >= 0.8 for key, r in ratios.items()}
-    return {"tickets_per_s_vs_minimal_min": 0.8, "met": met}

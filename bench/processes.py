@@ -1,4 +1,4 @@
-"""The processes a run starts: each in a session of its own, stopped and reaped by the run."""
+"""The processes a run starts: each in a session of its own, measured from /proc, always reaped."""
 
 from __future__ import annotations
 
@@ -17,51 +17,52 @@ from bench.common import ROOT, wait_until
 # `triage api` and `triage worker` take 2-5 s to quit; SIGKILL then loses nothing and saves
 # seconds per process (the quick run stops nine of them).
 QUIT_GRACE_S = 0.5
+_sessions: list[int] = []  # every session a run started: its processes must all be gone at the end
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live process below `pid` (gunicorn workers, prefork children), from /proc."""
-    parents: dict[int, list[int]] = {}
+@dataclass(frozen=True)
+class Proc:
+    """One line of /proc/<pid>/stat, the fields the bench reads."""
+
+    pid: int
+    name: str
+    state: str
+    session: int
+    cpu_ticks: int  # utime + stime
+    rss_pages: int
+
+
+def processes() -> list[Proc]:
+    """Every process of the machine, from /proc (those gone while reading are skipped)."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
-        except OSError:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except (OSError, ValueError):
             continue
-        # The command name may hold spaces or parentheses: the ppid follows the last ')'.
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        parents.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
+        # The command name may hold spaces or parentheses: the other fields follow the last ')'.
+        f = tail.split()  # f[0] is field 3 of proc(5): state; f[3] session; f[11:13] utime, stime
+        name = head.split("(", 1)[1]
+        found.append(
+            Proc(int(entry.name), name, f[0], int(f[3]), int(f[11]) + int(f[12]), int(f[21]))
+        )
     return found
 
 
-def rss_mb(pid: int) -> float:
-    """Resident set size of one process in MiB, from /proc (0 when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU seconds used so far by these processes, from /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / ticks
+    """User + system CPU seconds used so far by these processes."""
+    wanted = set(pids)
+    ticks = sum(p.cpu_ticks for p in processes() if p.pid in wanted)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pids: Sequence[int]) -> float:
+    """Resident set size of these processes together, in MiB (0 for those gone)."""
+    wanted = set(pids)
+    pages = sum(p.rss_pages for p in processes() if p.pid in wanted)
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
 @dataclass
@@ -78,8 +79,9 @@ class Service:
         return self.process.pid
 
     def pids(self) -> list[int]:
-        """The leader and every process below it."""
-        return [self.pid, *descendants(self.pid)]
+        """The leader and every live process of its session (gunicorn workers, pool children)."""
+        members = [p.pid for p in processes() if p.session == self.pid and p.state != "Z"]
+        return [self.pid, *(pid for pid in members if pid != self.pid)]
 
     def alive(self) -> bool:
         """Whether the leader still runs."""
@@ -91,12 +93,6 @@ class Service:
             return self.log.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
-
-    def stop(self, sig: int = signal.SIGTERM, grace_s: float = 20) -> None:
-        """Signal the group (SIGTERM: graceful), then SIGKILL what is left after the grace."""
-        if self.process.poll() is None:
-            self.send(sig)
-        self.reap(grace_s)
 
     def send(self, sig: int) -> None:
         """Send `sig` to the group, and SIGCONT: a paused process handles no signal."""
@@ -119,7 +115,7 @@ class Service:
 
     def quit(self) -> None:
         """Quick shutdown (SIGQUIT: gunicorn's and Celery's) once nothing is in flight."""
-        self.stop(signal.SIGQUIT, grace_s=QUIT_GRACE_S)
+        quit_all([self])
 
     def pause(self) -> None:
         """SIGSTOP the group: it uses no CPU until `resume`."""
@@ -131,13 +127,15 @@ class Service:
 
     def wait_log(self, marker: str, timeout: float) -> None:
         """Wait until the log shows `marker` (e.g. Celery's "ready."); fail if the process ends."""
+        wait_until(
+            lambda: self.check() and marker in self.tail(50_000), timeout, f"{self.name} log"
+        )
 
-        def seen() -> bool:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited:\n{self.tail()}")
-            return marker in self.tail(50_000)
-
-        wait_until(seen, timeout, f"{self.name} to log {marker!r}", interval=0.1)
+    def check(self) -> bool:
+        """True while the leader runs; RuntimeError with the log's end once it has exited."""
+        if not self.alive():
+            raise RuntimeError(f"{self.name} exited:\n{self.tail()}")
+        return True
 
 
 def quit_all(services: Sequence[Service]) -> None:
@@ -150,16 +148,15 @@ def quit_all(services: Sequence[Service]) -> None:
         service.reap(max(0.0, deadline - time.monotonic()))
 
 
-_sessions: list[int] = []  # every session a run started: its processes must all be gone at the end
-
-
 def start_service(name: str, argv: Sequence[str], env: dict[str, str], log_dir: Path) -> Service:
     """Start `argv` with `env` added to a clean environment; its output goes to a log file."""
     log = log_dir / f"{name}.log"
+    # A developer's TRIAGE_* settings must not leak into a measured process.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
     with open(log, "ab") as out:
         process = subprocess.Popen(
             list(argv),
-            env={**clean_environ(), **env},
+            env={**clean, **env},
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -169,37 +166,22 @@ def start_service(name: str, argv: Sequence[str], env: dict[str, str], log_dir: 
     return Service(name, process, log)
 
 
-def _session_members() -> dict[int, str]:
-    """Live processes (zombies excluded: they are dead, awaiting a reaper) in our sessions."""
-    members = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            head, tail = (entry / "stat").read_text().rsplit(")", 1)
-        except (OSError, ValueError):
-            continue
-        fields = tail.split()  # fields[0]: state, fields[3]: session id
-        if entry.name.isdigit() and fields[0] != "Z" and int(fields[3]) in _sessions:
-            members[int(entry.name)] = head.split("(", 1)[1]
-    return members
-
-
 def kill_leftovers(settle_s: float = 3.0) -> list[str]:
     """SIGKILL any process still in a session the run started (orphans included); their names.
 
     Processes signalled moments ago may still be exiting: they get `settle_s` to go first.
     """
+
+    def members() -> list[Proc]:  # zombies are dead already, awaiting a reaper
+        return [p for p in processes() if p.session in _sessions and p.state != "Z"]
+
     deadline = time.monotonic() + settle_s
-    while (members := _session_members()) and time.monotonic() < deadline:
+    while (left := members()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for pid in members:
+    for proc in left:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return [f"{pid} {name}" for pid, name in members.items()]
-
-
-def clean_environ() -> dict[str, str]:
-    """This environment without TRIAGE_* settings: a developer's shell must not leak in."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
+            os.kill(proc.pid, signal.SIGKILL)
+    return [f"{p.pid} {p.name}" for p in left]
 
 
 def wait_http(url: str, service: Service, timeout: float = 60) -> None:
@@ -207,11 +189,10 @@ def wait_http(url: str, service: Service, timeout: float = 60) -> None:
     import httpx
 
     def up() -> bool:
-        if not service.alive():
-            raise RuntimeError(f"{service.name} exited:\n{service.tail()}")
+        service.check()
         try:
             return httpx.get(url, timeout=1).status_code < 500
         except httpx.HTTPError:
             return False
 
-    wait_until(up, timeout, f"{service.name} at {url}", interval=0.1)
+    wait_until(up, timeout, f"{service.name} at {url}")

@@ -1,4 +1,4 @@
-"""py-spy profiles of our processes under bench load, summarised into components and hot spots.
+"""`--profile`: py-spy recordings of our processes under load, summarised by component.
 
 `py-spy record --gil` samples only the thread holding the GIL: in a process that is CPU-bound
 on its GIL (a gthread gunicorn worker, a Celery threads pool) that is exactly where its time
@@ -12,9 +12,10 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench.common import say
 
 # Where a sample's time belongs: the first rule whose marker appears in the stack (leaf first)
 # wins, so a psycopg call made by SQLAlchemy counts as the driver, and SQLAlchemy's own Python
@@ -36,63 +37,51 @@ COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
     ("json", ("json/",)),
     ("our code", ("pipeline/", "ingest_api/", "workers/", "triage_cli/")),
 ]
+# Frames every sample passes through (the interpreter's entry, the worker's loop) say nothing.
+PLUMBING = ("<frozen runpy>", "click/", "bootsteps.py", "threading.py", "<module>")
 
 
-@dataclass
-class Recording:
-    """A running py-spy, writing collapsed stacks of one process to `path`."""
-
-    pid: int
-    path: Path
-    process: subprocess.Popen[bytes]
-
-    def wait(self, timeout: float) -> bool:
-        """Wait for py-spy to write its file; False when it did not."""
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return False
-        return self.path.is_file() and self.path.stat().st_size > 0
-
-
-def py_spy() -> str | None:
-    """The py-spy executable: on PATH or beside this interpreter (the venv)."""
-    beside = Path(sys.executable).parent / "py-spy"
-    return shutil.which("py-spy") or (str(beside) if beside.is_file() else None)
-
-
-def start_recording(pid: int, seconds: float, path: Path, rate: int = 100) -> Recording | None:
-    """Sample the GIL holder of `pid` for `seconds`; None when py-spy is not installed."""
-    exe = py_spy()
+def record(pids: Sequence[int], seconds: float, directory: Path, tag: str) -> list[Any]:
+    """Start sampling the GIL holder of each pid for `seconds`; [] when py-spy is absent."""
+    beside = Path(sys.executable).parent / "py-spy"  # the venv's, when not on PATH
+    exe = shutil.which("py-spy") or (str(beside) if beside.is_file() else None)
     if exe is None:
+        return []
+    recordings = []
+    for pid in pids:
+        path = directory / f"py-spy-{tag}-{pid}.txt"
+        argv = [exe, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds)))]
+        argv += ["--rate", "100", "--format", "raw", "--gil", "--output", str(path)]
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        recordings.append((process, path))
+    return recordings
+
+
+def collect(recordings: list[Any], timeout: float, what: str) -> dict[str, Any] | None:
+    """Wait for the recordings; their summary, or None (said) when py-spy wrote nothing."""
+    paths = []
+    for process, path in recordings:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            continue
+        if path.is_file() and path.stat().st_size > 0:
+            paths.append(path)
+    if not paths:
+        say(f"{what}: py-spy unavailable or failed; no profile")
         return None
-    argv = [exe, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds)))]
-    argv += ["--rate", str(rate), "--format", "raw", "--gil", "--output", str(path)]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return Recording(pid, path, process)
+    return {**summarise(paths), "raw": [str(p) for p in paths]}
 
 
-def read_stacks(paths: Sequence[Path]) -> Counter[tuple[str, ...]]:
-    """Collapsed stacks (root first) with their sample counts, from py-spy's raw files."""
+def summarise(paths: Sequence[Path], top: int = 12) -> dict[str, Any]:
+    """Samples by component, the hottest functions (self and inclusive) and our own frames."""
     stacks: Counter[tuple[str, ...]] = Counter()
     for path in paths:
         for line in path.read_text(errors="replace").splitlines():
             frames, _, count = line.rpartition(" ")
             if frames and count.isdigit():
                 stacks[tuple(frames.split(";"))] += int(count)
-    return stacks
-
-
-def _function(frame: str) -> str:
-    """`name (path/to/file.py:123)` -> `name (path/to/file.py)`: lines vary, functions do not."""
-    name, _, where = frame.partition(" (")
-    return f"{name} ({where.rsplit(':', 1)[0]})" if where else name
-
-
-def summarise(paths: Sequence[Path], top: int = 12) -> dict[str, Any]:
-    """Samples by component, the hottest functions (self and inclusive) and our own frames."""
-    stacks = read_stacks(paths)
     total = sum(stacks.values())
     if not total:
         return {"samples": 0}
@@ -103,10 +92,12 @@ def summarise(paths: Sequence[Path], top: int = 12) -> dict[str, Any]:
     for stack, count in stacks.items():
         components[_component(stack)] += count
         self_time[_function(stack[-1])] += count
-        for function in {_function(f) for f in stack}:
-            inclusive[function] += count
-        for function in {_function(f) for f in stack if _is_ours(f)}:
-            ours[function] += count
+        functions = {_function(f): f for f in stack}
+        for function, frame in functions.items():
+            if not any(marker in function for marker in PLUMBING):
+                inclusive[function] += count
+            if any(marker in frame for marker in COMPONENTS[-1][1]):
+                ours[function] += count
 
     def share(counter: Counter[str], n: int) -> list[list[Any]]:
         return [[name, round(100 * c / total, 1)] for name, c in counter.most_common(n)]
@@ -115,11 +106,15 @@ def summarise(paths: Sequence[Path], top: int = 12) -> dict[str, Any]:
         "samples": total,
         "by_component_pct": dict(share(components, len(components))),
         "self_top_pct": share(self_time, top),
-        "inclusive_top_pct": share(
-            Counter({k: v for k, v in inclusive.items() if not _is_frame_plumbing(k)}), top * 2
-        ),
+        "inclusive_top_pct": share(inclusive, top * 2),
         "our_functions_inclusive_pct": share(ours, top * 2),
     }
+
+
+def _function(frame: str) -> str:
+    """`name (path/to/file.py:123)` -> `name (path/to/file.py)`: lines vary, functions do not."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0]})" if where else name
 
 
 def _component(stack: tuple[str, ...]) -> str:
@@ -128,16 +123,3 @@ def _component(stack: tuple[str, ...]) -> str:
             if any(marker in frame for marker in markers):
                 return name
     return "other (stdlib, interpreter)"
-
-
-def _is_ours(frame: str) -> bool:
-    return any(marker in frame for marker in COMPONENTS[-1][1])
-
-
-def _is_frame_plumbing(function: str) -> bool:
-    # Frames every sample passes through (the interpreter's entry, the worker's loop) say
-    # nothing about where the time goes.
-    return any(
-        marker in function
-        for marker in ("<frozen runpy>", "click/", "bootsteps.py", "threading.py", "<module>")
-    )

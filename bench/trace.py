@@ -26,84 +26,63 @@ from pathlib import Path
 import psycopg
 import redis
 
-from bench import phases, pipeline, systems
-from bench.baselines.systems import Minimal
-from bench.common import (
-    HOST,
-    POSTGRES_ADMIN_DSN,
-    REDIS_PORT,
-    postgres_database,
-    redis_database,
-)
+from bench.common import HOST, POSTGRES_ADMIN_DSN, REDIS_PORT, postgres_database, redis_database
+from bench.phases import drain, started, warm_up
+from bench.systems import Minimal, Ours, Stubs, System
 
 POSTGRES_LOG = Path(
     os.environ.get("BENCH_POSTGRES_LOG", "/var/log/postgresql/postgresql-15-main.log")
 )
 
 
-class RedisCommands(threading.Thread):
-    """MONITOR, counting the commands sent to one database."""
-
-    def __init__(self, db: int) -> None:
-        super().__init__(name="redis-monitor", daemon=True)
-        self.db = db
-        self.counts: Counter[str] = Counter()
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        client = redis.Redis(host=HOST, port=REDIS_PORT)
-        with client.monitor() as monitor:
-            for command in monitor.listen():
-                if self.stopping.is_set():
-                    return
-                if command.get("db") == self.db:
-                    inside = "(in Lua) " if command.get("client_type") == "lua" else ""
-                    self.counts[inside + command["command"].split()[0].upper()] += 1
-
-    def stop(self) -> None:
-        """Stop at the next command (one is sent to make sure there is a next one)."""
-        self.stopping.set()
-        redis.Redis(host=HOST, port=REDIS_PORT).ping()
-        self.join(timeout=5)
+def watch_redis(db: int, counts: Counter[str], stopping: threading.Event) -> None:
+    """MONITOR, counting the commands sent to one database, until `stopping` is set."""
+    with redis.Redis(host=HOST, port=REDIS_PORT).monitor() as monitor:
+        for command in monitor.listen():
+            if stopping.is_set():
+                return
+            if command.get("db") == db:
+                inside = "(in Lua) " if command.get("client_type") == "lua" else ""
+                counts[inside + command["command"].split()[0].upper()] += 1
 
 
 def sql_statements(log_text: str, database: str) -> Counter[str]:
     """Statements of one database in a slice of the server log, by their first words."""
     counts: Counter[str] = Counter()
     for line in log_text.splitlines():
-        if f"@{database} " not in line:
-            continue
-        if "LOG:  statement:" in line or "LOG:  execute" in line:
+        if f"@{database} " in line and ("LOG:  statement:" in line or "LOG:  execute" in line):
             sql = line.split("LOG:  ", 1)[1].split(":", 1)[1].strip()
             counts[" ".join(sql.split()[:4])[:70]] += 1
     return counts
 
 
-def trace(system: systems.System, tickets: int, db: int, database: str) -> dict[str, Counter[str]]:
-    """Push `tickets` through one at a time; the commands and statements they caused."""
-    phases.warm_up(system, 5)
-    monitor = RedisCommands(db)
+def trace(system: System, tickets: int, db: int, database: str) -> tuple[Counter[str], ...]:
+    """Push `tickets` through one at a time; the Redis commands and SQL statements they caused."""
+    warm_up(system, 5)
+    commands: Counter[str] = Counter()
+    stopping = threading.Event()
+    monitor = threading.Thread(target=watch_redis, args=(db, commands, stopping), daemon=True)
     monitor.start()
     time.sleep(0.5)
     log_from = POSTGRES_LOG.stat().st_size if os.access(POSTGRES_LOG, os.R_OK) else None
     for _ in range(tickets):
-        token = system.submit()
-        phases.drain(system, [token], timeout=30, what="one traced ticket")
+        drain(system, [system.submit()], timeout=30, what="one traced ticket")
     time.sleep(0.5)
-    monitor.stop()
+    stopping.set()
+    redis.Redis(host=HOST, port=REDIS_PORT).ping()  # the monitor stops at the next command
+    monitor.join(timeout=5)
     sql: Counter[str] = Counter()
     if log_from is not None:
         with POSTGRES_LOG.open("rb") as log:
             log.seek(log_from)
             sql = sql_statements(log.read().decode(errors="replace"), database)
-    return {"redis": monitor.counts, "sql": sql}
+    return commands, sql
 
 
-def show(name: str, counts: dict[str, Counter[str]], tickets: int) -> None:
+def show(name: str, commands: Counter[str], sql: Counter[str], tickets: int) -> None:
     """Per-ticket counts, most frequent first."""
-    redis_counts, sql = counts["redis"], counts["sql"]
-    direct = sum(n for k, n in redis_counts.items() if not k.startswith("(in Lua)"))
-    in_lua = sum(n for k, n in redis_counts.items() if k.startswith("(in Lua)"))
+    direct = sum(n for k, n in commands.items() if not k.startswith("(in Lua)"))
+    in_lua = sum(commands.values()) - direct
     print(f"\n{name}: per ticket, over {tickets} tickets")
     if sql:
         print(f"  SQL statements: {sum(sql.values()) / tickets:.1f}")
@@ -112,7 +91,7 @@ def show(name: str, counts: dict[str, Counter[str]], tickets: int) -> None:
     else:
         print(f"  SQL statements: not counted ({POSTGRES_LOG} unreadable)")
     print(f"  Redis commands: {direct / tickets:.1f} (+{in_lua / tickets:.1f} inside Lua scripts)")
-    for command, n in redis_counts.most_common(20):
+    for command, n in commands.most_common(20):
         print(f"    {n / tickets:5.1f}  {command}")
 
 
@@ -130,16 +109,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         database, db = dsn.rsplit("/", 1)[1], int(url.rsplit("/", 1)[1])
         with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f"ALTER DATABASE \"{database}\" SET log_statement = 'all'")
-        stubs = systems.Stubs(stack, directory)
-        ours = systems.Ours(dsn, stubs.routing_file, stubs.gemini_url, stubs.latency, directory)
-        stack.callback(ours.close)
-        with pipeline.started(ours):
-            show("ours", trace(ours, args.tickets, db, database), args.tickets)
-        department = f"{stubs.departments_url}/departments/finance"
-        minimal = Minimal(dsn, department, directory)
-        stack.callback(minimal.close)
-        with pipeline.started(minimal):
-            show("minimal", trace(minimal, args.tickets, db, database), args.tickets)
+        stubs = Stubs(stack, directory)
+        ours = Ours(dsn, stubs, directory)
+        minimal = Minimal(dsn, f"{stubs.departments_url}/departments/finance", directory)
+        for system in (ours, minimal):
+            stack.callback(system.close)
+            with started(system):
+                show(system.name, *trace(system, args.tickets, db, database), args.tickets)
 
 
 if __name__ == "__main__":

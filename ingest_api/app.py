@@ -17,15 +17,10 @@ from ingest_api.instrumentation import register_ingest_metrics
 from ingest_api.openapi import build_openapi
 from ingest_api.rate_limits import KeyRateLimiter
 from ingest_api.tickets import tickets
-from pipeline.adapters.circuit import build_circuit_breaker
 from pipeline.domain.errors import ConfigurationError
-from pipeline.domain.routing import load_routing
-from pipeline.operations.api_keys import KeyVerifier
 from pipeline.settings import Settings
-from pipeline.store.group_commit import GroupCommitIntake
 from pipeline.store.tickets import TicketStore
-from pipeline.telemetry.metrics import PipelineStateCollector
-from pipeline.wiring import open_store
+from pipeline.wiring import Services
 from workers.celery_app import create_celery_app
 
 log = logging.getLogger("triage.api")
@@ -36,34 +31,36 @@ def create_app(
     *,
     store: TicketStore | None = None,
     celery_app: Celery | None = None,
+    services: Services | None = None,
 ) -> Flask:
-    """Build the ingest API from settings (read now, not at import); tests may pass adapters."""
-    settings = settings or Settings()
+    """Build the ingest API from settings (read now, not at import).
+
+    Its adapters come from the composition root (`services`, or one built from `settings`
+    with `store`); `celery_app` is the app it publishes through.
+    """
+    settings = settings or (services.settings if services is not None else Settings())
     if settings.api_key_pepper is None:
         raise ConfigurationError(
             "TRIAGE_API_KEY_PEPPER is not set: API keys are checked as HMAC-SHA256 with this "
             "server secret (generate one with `openssl rand -hex 32` and keep it out of the repo)"
         )
-    store = store or open_store(settings)
+    services = services or Services(settings, store=store)
     app = Flask("ticket_triage")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_ticket_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["triage"] = ApiContext(
         settings=settings,
-        store=store,
-        intake=GroupCommitIntake(store, max_batch=settings.ingest_commit_batch),
+        store=services.store,
+        intake=services.intake,
         celery=celery_app or create_celery_app(settings),
-        keys=KeyVerifier(
-            store, settings.api_key_pepper.get_secret_value().encode(), settings.api_key_cache_s
-        ),
+        keys=services.key_verifier,
+        # The `limits` package's own Redis storage (its client, its timeouts).
         rate_limiter=KeyRateLimiter(
             settings.rate_limit, settings.shared_redis_url() or "memory://"
         ),
-        circuits=build_circuit_breaker(
-            settings.shared_redis_url(), settings.circuit_threshold, settings.circuit_cooldown_s
-        ),
-        state_collector=PipelineStateCollector(store, settings.shared_redis_url()),
-        routing=load_routing(settings.routing_file),
+        circuits=services.circuit_breaker,
+        state_collector=services.state_collector,
+        routing=services.routing,
     )
     register_ingest_metrics(app)
     register_error_handlers(app)

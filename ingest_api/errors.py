@@ -6,10 +6,10 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
-from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from pipeline.domain.errors import TicketNotFound
+from pipeline.store import STORE_OUTAGES, outage_cause
 
 log = logging.getLogger("triage.api")
 
@@ -80,11 +80,9 @@ def register_error_handlers(app: Flask) -> None:
         headers.pop("Content-Type", None)
         return error_response(status, code, error.description or error.name, None, headers)
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(DBAPIError)
-    def _store_down(error: DBAPIError) -> Response:
+    def _store_down(error: Exception) -> Response:
         # The producer retries on 503: nothing was acknowledged, so nothing is lost.
-        log.error("store unavailable: %s", type(error.orig).__name__ if error.orig else error)
+        log.error("store unavailable: %s", outage_cause(error))
         return error_response(
             503,
             "store_unavailable",
@@ -92,6 +90,9 @@ def register_error_handlers(app: Flask) -> None:
             None,
             {"Retry-After": str(STORE_RETRY_AFTER_S)},
         )
+
+    for outage in STORE_OUTAGES:
+        app.register_error_handler(outage, _store_down)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -8,16 +8,53 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
-from pipeline.domain.classification import Classification, TicketText
+from pipeline.domain.changes import (
+    Acceptance,
+    CategoryCorrection,
+    ClassifiedTicket,
+    Closed,
+    DeliveryAttempt,
+    DeliveryRecord,
+    FailedAttempt,
+    OverdueTicket,
+    Reopening,
+    RoutedTicket,
+    TicketRef,
+)
+from pipeline.domain.classification import (
+    Classification,
+    ClassifierResult,
+    GroupResult,
+    TicketText,
+)
+from pipeline.domain.lifecycle import Queue, Stage, TicketStatus
+from pipeline.domain.models import AuditEntry, TicketRecord, TicketSubmission
+from pipeline.domain.operator import (
+    ApiKey,
+    BackfillJob,
+    BatchProgress,
+    JobStatus,
+    KnownLabel,
+    NewTicket,
+    StatusFigures,
+    StoredKey,
+    StoredTickets,
+)
 
 # --- classification ------------------------------------------------------------------------
 
 
 @runtime_checkable
 class Classifier(Protocol):
-    """Decides category, urgency, language and confidence for tickets."""
+    """Decides category, urgency, language and confidence for tickets.
+
+    LLM classifiers raise the LLM errors of `pipeline.domain.errors` (LLMUnavailable with
+    `retry_after`/`rate_limited`, LLMBudgetExhausted, LLMRejected); `queue=None` means the
+    classifier's own default queue (for the shared budget's shares).
+    """
 
     name: str
     model_version: str
@@ -28,6 +65,18 @@ class Classifier(Protocol):
 
     def classify_many(self, tickets: Sequence[TicketText]) -> list[Classification]:
         """Classify several tickets at once, in the same order."""
+        ...
+
+    def classify_with_details(
+        self, ticket: TicketText, *, queue: str | None = None
+    ) -> ClassifierResult:
+        """Classify one ticket and say what it cost (the LLM call, the cascade step)."""
+        ...
+
+    def classify_group(
+        self, tickets: Sequence[TicketText], *, queue: str | None = None
+    ) -> GroupResult:
+        """Classify a group in as few calls as the classifier can; absent ids: ask alone."""
         ...
 
 
@@ -52,6 +101,42 @@ class LLMBudget(Protocol):
 
     def record_tokens(self, actual: int, *, estimated: int, queue: str = "live") -> None:
         """Charge the tokens a granted call used beyond its estimate (best effort)."""
+        ...
+
+
+# --- LLM transport -------------------------------------------------------------------------
+# The provider-specific part of an LLM classifier: one request, one answer. PII masking, the
+# decision cache, the shared budget, the prompt and the parsing are the classifier's
+# (pipeline.classifiers.llm), the same for every provider.
+
+
+@dataclass(frozen=True)
+class LLMAnswer:
+    """The provider's raw answer text and what it used."""
+
+    text: str | None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None  # what the quota counts (thinking tokens included)
+    blocked: str | None = None  # why the provider refused to answer the prompt, if it did
+
+
+class LLMTransport(Protocol):
+    """Sends one structured-output request to one provider; no retries of its own."""
+
+    provider: str  # the classifier's name in decisions and the audit, e.g. "gemini"
+
+    def send(self, *, system: str, contents: str, schema: dict[str, Any], model: str) -> LLMAnswer:
+        """One request; the same `schema` object on every call (transports may cache on it).
+
+        Raise LLMUnavailable (408/429/5xx, timeouts; `retry_after` from the provider,
+        `rate_limited=True` for 429), LLMRejected (other 4xx) or LLMBadAnswer (unreadable).
+        `contents` is already masked; error messages must quote neither it nor a key.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the provider's connections."""
         ...
 
 
@@ -110,4 +195,255 @@ class StageRunCounter(Protocol):
 
 
 # --- the ticket store ----------------------------------------------------------------------
-# TicketRepository: declared with the store's named operations (pipeline/store/).
+# Every write below is one transaction that also appends the audit event explaining it, and
+# is guarded: it only applies while the ticket is still in the state the lifecycle expects
+# (False / an empty answer when it moved on). SQL: pipeline.store.tickets.TicketStore;
+# in memory: pipeline.store.memory.InMemoryTicketRepository.
+
+
+class TicketRepository(Protocol):
+    """Tickets, their deliveries and their audit trail, through named operations only."""
+
+    def ping(self) -> None:
+        """Raise if the store cannot be reached."""
+        ...
+
+    def accept(
+        self,
+        submission: TicketSubmission,
+        *,
+        source: str,
+        idempotency_key: str | None,
+        payload_hash: str,
+        queue: Queue = Queue.live,
+    ) -> Acceptance:
+        """Store a new ticket as `received` with its audit event, or return the earlier one."""
+        ...
+
+    def get(self, ticket_id: str) -> TicketRecord:
+        """One ticket, or raise TicketNotFound."""
+        ...
+
+    def audit_trail(self, ticket_id: str) -> list[AuditEntry]:
+        """A ticket's audit events, oldest first (TicketNotFound if there is no ticket)."""
+        ...
+
+    def list_tickets(
+        self,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        after_id: str | None = None,
+        limit: int = 100,
+    ) -> list[TicketRecord]:
+        """Tickets filtered by status and update time, in stable (updated_at, id) order."""
+        ...
+
+    def count_by_status(self, ticket_ids: list[str] | None = None) -> dict[str, int]:
+        """How many tickets are in each status (optionally among the given ids)."""
+        ...
+
+    def find_refs(
+        self,
+        *,
+        status: TicketStatus,
+        since: datetime | None = None,
+        category: str | None = None,
+        limit: int = 100_000,
+    ) -> list[TicketRef]:
+        """Tickets in `status` (updated since, of category), least recently updated first."""
+        ...
+
+    def received_among(self, ticket_ids: Sequence[str]) -> list[TicketRecord]:
+        """The given tickets that are still `received`."""
+        ...
+
+    def get_with_deliveries(self, ticket_id: str) -> tuple[TicketRecord, dict[str, DeliveryRecord]]:
+        """A ticket and its current generation's deliveries by department (TicketNotFound)."""
+        ...
+
+    def deliveries(self, ticket_id: str) -> list[DeliveryRecord]:
+        """Every delivery record of a ticket, oldest first."""
+        ...
+
+    def mark_classified(self, classified: ClassifiedTicket, *, attempt: int) -> bool:
+        """received → classified with the decision; audit `classified`."""
+        ...
+
+    def mark_classified_many(
+        self, classified: Sequence[ClassifiedTicket], *, attempt: int
+    ) -> list[str]:
+        """`mark_classified` for a group in one transaction; the ids that moved, in order."""
+        ...
+
+    def record_attempt(self, ticket_id: str, failure: FailedAttempt) -> bool:
+        """A transient failure at the stage's input state; audit `attempt_failed`/`waiting`."""
+        ...
+
+    def fail(
+        self, ticket_id: str, stage: Stage, *, error: str, permanent: bool, attempt: int
+    ) -> bool:
+        """The stage's input state → failed (replayable); audit `failed`."""
+        ...
+
+    def record_delivery_attempt(self, delivery: DeliveryAttempt) -> None:
+        """Count one more attempt of a delivery that did not succeed (pending or rejected)."""
+        ...
+
+    def mark_routed(self, routed: RoutedTicket, *, attempt: int) -> bool:
+        """classified → routed, with its delivery record; audit `delivered`/`routing_recorded`."""
+        ...
+
+    def close(self, ticket_id: str, *, attempt: int) -> Closed:
+        """routed → done or needs_review (lifecycle.final_status); audit `closed`."""
+        ...
+
+    def reopen(self, reopening: Reopening) -> bool:
+        """A final ticket back before a stage (replay); audit `reopened`."""
+        ...
+
+    def correct(self, correction: CategoryCorrection) -> bool:
+        """A person's category on a final ticket (→ classified if re-routed); audit `corrected`."""
+        ...
+
+    def claim_overdue(self, *, sweep_after_s: float, limit: int = 500) -> list[OverdueTicket]:
+        """Claim tickets stuck past the deadline or due a deferred attempt; audit `requeued`."""
+        ...
+
+
+# --- operator stores -----------------------------------------------------------------------
+# API keys, backfill jobs, reports and retention: each operation is one transaction (with the
+# audit events of the tickets it changes). SQL in pipeline/store/, in-memory beside them.
+
+
+class ApiKeyRepository(Protocol):
+    """API keys, stored as keyed hashes and found by their public prefix."""
+
+    def add(self, key: StoredKey) -> None:
+        """Store a new key; raise ApiKeyError if its name is taken."""
+        ...
+
+    def all(self) -> list[ApiKey]:
+        """Every key's public facts, oldest first."""
+        ...
+
+    def revoke(self, name: str, at: datetime) -> None:
+        """Mark a key revoked (a revoked key keeps its first date); ApiKeyError if unknown."""
+        ...
+
+    def by_prefix(self, prefix: str) -> StoredKey | None:
+        """The key with this lookup prefix, if any."""
+        ...
+
+
+class BackfillRepository(Protocol):
+    """Backfill job rows and the tickets they store, batch by batch."""
+
+    def add_job(self, job: BackfillJob) -> None:
+        """Store a new job row."""
+        ...
+
+    def job(self, job_id: str | None) -> BackfillJob | None:
+        """A job by id, or the newest one when `job_id` is None."""
+        ...
+
+    def set_status(self, job_id: str, status: JobStatus) -> None:
+        """Record where the job stands."""
+        ...
+
+    def add_enqueued(self, job_id: str, count: int) -> None:
+        """Count tickets published to the backfill queue."""
+        ...
+
+    def ticket_statuses(self, job_id: str) -> dict[str, int]:
+        """How many of the job's tickets are in each status."""
+        ...
+
+    def store_tickets(
+        self,
+        tickets: Sequence[NewTicket],
+        detail: dict[str, Any],
+        progress: BatchProgress | None = None,
+    ) -> StoredTickets:
+        """One transaction: insert the new tickets with `received` events, advance the job.
+
+        Repeats (same source and idempotency key) are skipped and answered with the stored id.
+        """
+        ...
+
+
+class LLMBatchLedger(Protocol):
+    """A job's tickets while a provider's batch job classifies them."""
+
+    def received_texts(self, job_id: str) -> list[TicketText]:
+        """The job's tickets still `received`, in load order."""
+        ...
+
+    def hold(self, batch: str, ticket_ids: Sequence[str], until: datetime) -> None:
+        """Keep the sweeper off the tickets still `received` until `until`; audit why."""
+        ...
+
+    def release(self, batch: str, ticket_ids: Sequence[str], why: str) -> list[str]:
+        """Lift the hold on tickets still `received`; those ids."""
+        ...
+
+    def record_answers(
+        self, batch: str, answers: Sequence[ClassifiedTicket], ticket_ids: Sequence[str], why: str
+    ) -> tuple[list[str], list[str]]:
+        """One transaction: classify the answered, release the rest; (classified, left)."""
+        ...
+
+
+class ReportQueries(Protocol):
+    """Read-only figures for the status screen, the metrics gauges and training."""
+
+    def status_figures(
+        self,
+        *,
+        since: datetime,
+        failures_since: datetime,
+        pending: Sequence[TicketStatus],
+        events: Sequence[str],
+        events_limit: int,
+    ) -> StatusFigures:
+        """Counts by status since `since`, pending counts, top failures, recent events."""
+        ...
+
+    def state_counts(self, pending: Sequence[TicketStatus], since: datetime) -> dict[str, int]:
+        """Tickets by status: every pending one, and the others updated since `since`."""
+        ...
+
+    def known_labels(self, limit: int) -> list[KnownLabel]:
+        """Tickets with a known category and their text still present, oldest first."""
+        ...
+
+
+class RetentionStore(Protocol):
+    """Blanks ticket text and PII in batches; the skeleton and audit trail stay."""
+
+    def erase_customer_batch(self, customer_id: str, *, actor: str, limit: int) -> int:
+        """Erase up to `limit` of a customer's tickets not yet erased; how many."""
+        ...
+
+    def purge_batch(self, before: datetime, *, actor: str, limit: int) -> int:
+        """Purge up to `limit` final tickets received before `before`; how many."""
+        ...
+
+
+class OperatorStores(Protocol):
+    """A store's operator-side repositories (the SQL TicketStore offers all of them)."""
+
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def backfill(self) -> BackfillRepository: ...
+
+    @property
+    def llm_batches(self) -> LLMBatchLedger: ...
+
+    @property
+    def reports(self) -> ReportQueries: ...
+
+    @property
+    def retention(self) -> RetentionStore: ...

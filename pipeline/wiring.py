@@ -1,10 +1,14 @@
-"""Build the adapters (store, classifier, routing, department client) from settings."""
+"""The one composition root: every adapter the API, the workers and the CLI use, from settings.
+
+Each process builds one `Services` from its settings (read when the process starts) and
+asks it for what it needs; a test passes its own adapters to the constructor instead.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from pipeline.adapters.circuit import build_circuit_breaker
 from pipeline.adapters.http_delivery import HttpDepartmentClient
@@ -12,11 +16,16 @@ from pipeline.adapters.signatures import sign_webhook
 from pipeline.adapters.stage_runs import build_stage_run_counter
 from pipeline.domain.errors import ConfigurationError
 from pipeline.domain.routing import RoutingTable, load_routing
+from pipeline.operations.api_keys import KeyVerifier
 from pipeline.ports import CircuitBreaker, Classifier, DepartmentClient, StageRunCounter
 from pipeline.settings import ClassifierChoice, Settings
 from pipeline.store.engine import create_store_engine
 from pipeline.store.migrate import ensure_schema
 from pipeline.store.tickets import TicketStore
+
+if TYPE_CHECKING:
+    from pipeline.store.group_commit import GroupCommitIntake
+    from pipeline.telemetry.metrics import PipelineStateCollector
 
 log = logging.getLogger(__name__)
 
@@ -61,20 +70,57 @@ def build_classifier(settings: Settings, routing: RoutingTable, local: Classifie
     return CascadeClassifier(local, gemini, settings.cascade_threshold)
 
 
-@dataclass
 class Services:
-    """Everything a stage needs, built once per worker process."""
+    """Every adapter of one process, each built from settings on first use.
 
-    settings: Settings
-    store: TicketStore
-    routing: RoutingTable
-    departments: DepartmentClient
-    _classifier: Classifier | None = field(default=None, repr=False)
-    _local_classifier: Classifier | None = field(default=None, repr=False)
+    Pass an adapter to the constructor to use it instead (tests, the embedded demo); a
+    `classifier` given without a `local_classifier` also serves as the LLM's fallback.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: TicketStore | None = None,
+        routing: RoutingTable | None = None,
+        departments: DepartmentClient | None = None,
+        classifier: Classifier | None = None,
+        local_classifier: Classifier | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
+        stage_runs: StageRunCounter | None = None,
+    ) -> None:
+        self.settings = settings
+        self._given_store = store
+        self._given_routing = routing
+        self._given_departments = departments
+        self._given_classifier = classifier
+        self._given_local_classifier = classifier if local_classifier is None else local_classifier
+        self._given_circuit_breaker = circuit_breaker
+        self._given_stage_runs = stage_runs
+
+    @cached_property
+    def store(self) -> TicketStore:
+        """The ticket store (migrated if empty, refused if stale)."""
+        given = self._given_store
+        return open_store(self.settings) if given is None else given
+
+    @cached_property
+    def routing(self) -> RoutingTable:
+        """Categories, departments and their endpoints."""
+        given = self._given_routing
+        return load_routing(self.settings.routing_file) if given is None else given
+
+    @cached_property
+    def departments(self) -> DepartmentClient:
+        """Delivers routed tickets to department endpoints."""
+        given = self._given_departments
+        return HttpDepartmentClient(self.settings.delivery_timeout_s) if given is None else given
 
     @cached_property
     def circuit_breaker(self) -> CircuitBreaker:
         """Per-department breaker, shared through Redis when there is one."""
+        if self._given_circuit_breaker is not None:
+            return self._given_circuit_breaker
         return build_circuit_breaker(
             self.settings.shared_redis_url(),
             self.settings.circuit_threshold,
@@ -84,6 +130,8 @@ class Services:
     @cached_property
     def stage_runs(self) -> StageRunCounter:
         """Unfinished-run counter per (ticket, stage), for the poison-message guard."""
+        if self._given_stage_runs is not None:
+            return self._given_stage_runs
         return build_stage_run_counter(
             self.settings.shared_redis_url(), ttl_s=self.settings.visibility_timeout * 4
         )
@@ -98,10 +146,8 @@ class Services:
     @cached_property
     def local_classifier(self) -> Classifier:
         """The offline model: the classifier, or the LLM's fallback (loaded on first use)."""
-        if self._local_classifier is not None:
-            return self._local_classifier
-        if self._classifier is not None:
-            return self._classifier
+        if self._given_local_classifier is not None:
+            return self._given_local_classifier
         from pipeline.classifiers.local.classifier import load_local_classifier
 
         return load_local_classifier(self.settings.local_model)
@@ -109,19 +155,43 @@ class Services:
     @cached_property
     def classifier(self) -> Classifier:
         """The configured classifier, built on first use (loading a model takes a moment)."""
-        if self._classifier is not None:
-            return self._classifier
+        if self._given_classifier is not None:
+            return self._given_classifier
         classifier = build_classifier(self.settings, self.routing, self.local_classifier)
         log.info("classifier ready: %s (%s)", classifier.name, classifier.model_version)
         return classifier
 
+    # --- the API's adapters ------------------------------------------------------------------
+
+    @cached_property
+    def intake(self) -> GroupCommitIntake:
+        """Concurrent submissions committed together (group commit)."""
+        from pipeline.store.group_commit import GroupCommitIntake  # metrics: see below
+
+        return GroupCommitIntake(self.store, max_batch=self.settings.ingest_commit_batch)
+
+    @cached_property
+    def key_verifier(self) -> KeyVerifier:
+        """API keys checked against their HMAC in the store (needs TRIAGE_API_KEY_PEPPER)."""
+        pepper = self.settings.api_key_pepper
+        if pepper is None:
+            raise ConfigurationError("TRIAGE_API_KEY_PEPPER is not set")
+        return KeyVerifier(
+            self.store, pepper.get_secret_value().encode(), self.settings.api_key_cache_s
+        )
+
+    @cached_property
+    def state_collector(self) -> PipelineStateCollector:
+        """Scrape-time gauges: queue depths and tickets by status."""
+        # Imported on use: metric objects must be created after the CLI has pointed
+        # prometheus_client at its multiprocess directory, not when wiring is imported.
+        from pipeline.telemetry.metrics import PipelineStateCollector
+
+        return PipelineStateCollector(self.store, self.settings.shared_redis_url())
+
 
 def build_services(settings: Settings) -> Services:
-    """Open the store, load routing, and prepare the department client."""
-    routing = load_routing(settings.routing_file)
-    return Services(
-        settings=settings,
-        store=open_store(settings),
-        routing=routing,
-        departments=HttpDepartmentClient(settings.delivery_timeout_s),
-    )
+    """This process's services: the store opened now, everything else on first use."""
+    services = Services(settings)
+    services.store  # noqa: B018 -- migrate (or refuse a stale schema) before any work
+    return services

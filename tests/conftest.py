@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete
 
 from pipeline.adapters.http_delivery import InMemoryDepartmentClient
 from pipeline.classifiers.scripted import ScriptedClassifier
@@ -14,8 +13,9 @@ from pipeline.domain.classification import Classification, TicketText, Urgency
 from pipeline.domain.models import TicketSubmission, payload_fingerprint
 from pipeline.domain.routing import load_routing
 from pipeline.operations.api_keys import Role, create_key
+from pipeline.ports import TicketRepository
 from pipeline.settings import ClassifierChoice, Settings
-from pipeline.store.schema import Base
+from pipeline.store.memory import InMemoryTicketRepository
 from pipeline.store.tickets import TicketStore
 from pipeline.wiring import Services, open_store
 from tests.support.servers import postgres_database
@@ -50,7 +50,7 @@ def admin_key(store: TicketStore, name: str = "test-admin", source: str = "api")
     return create_key(store, TEST_PEPPER.encode(), name, Role.admin, source)
 
 
-def submit(store: TicketStore, **fields: object) -> str:
+def submit(store: TicketRepository, **fields: object) -> str:
     """Store a ticket directly (no API) and return its id."""
     body = {"subject": "Invoice", "description": "I was charged twice", "customer_id": "c1"}
     body.update(fields)  # type: ignore[arg-type]
@@ -89,19 +89,32 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TicketStore]:
-    """The store on SQLite and on PostgreSQL: store behaviour must match on both."""
+def _sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TicketStore]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'store.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
     store = open_store(Settings(database_url=url))
     yield store
-    with store.transaction() as session:
-        for table in reversed(Base.metadata.sorted_tables):
-            session.execute(delete(table))
+    store.delete_everything_for_tests()
     store.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TicketStore]:
+    """The store on SQLite and on PostgreSQL: store behaviour must match on both."""
+    yield from _sql_store(request, tmp_path)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def every_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[TicketStore | InMemoryTicketRepository]:
+    """Every ticket repository: in memory, on SQLite and on PostgreSQL, held to one behaviour."""
+    if request.param == "memory":
+        yield InMemoryTicketRepository()
+        return
+    yield from _sql_store(request, tmp_path)
 
 
 @pytest.fixture
@@ -137,5 +150,5 @@ def services(
         store=store,
         routing=load_routing(settings.routing_file),
         departments=departments,
-        _classifier=classifier,
+        classifier=classifier,
     )

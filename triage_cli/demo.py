@@ -73,7 +73,7 @@ def embedded_pipeline(
                 shutdown_timeout=30,
             )
         )
-        api = create_app(settings, store=services.store, celery_app=celery_app)
+        api = create_app(settings, services=services, celery_app=celery_app)
         yield stack.enter_context(serve_in_thread(api)), services.store
 
 

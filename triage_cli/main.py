@@ -67,14 +67,16 @@ def api(bind: str, workers: int, threads: int, control_socket: str | None) -> No
 @click.option("--metrics-port", default=9808, show_default=True, help="Prometheus port; 0: off")
 def worker(queues: str, pool: str, concurrency: int, loglevel: str, metrics_port: int) -> None:
     """Run a Celery worker for the pipeline's stages."""
-    from pipeline.wiring import open_store
     from triage_cli.servers import prepare_metrics_dir, serve_worker_metrics, worker_argv
-    from workers.celery_app import default_app
 
     prepare_metrics_dir("worker")
     if metrics_port:
         serve_worker_metrics(metrics_port)
-    settings = Settings()
+    from pipeline.wiring import open_store
+    from workers.celery_app import default_app
+
+    app = default_app()  # the same app (and configuration) as `celery -A workers worker`
+    settings: Settings = app.triage_settings
     configure_logging(settings)
     open_store(settings).engine.dispose()  # refuse a stale schema before consuming anything
     click.echo(
@@ -82,7 +84,7 @@ def worker(queues: str, pool: str, concurrency: int, loglevel: str, metrics_port
         f"classifier={settings.effective_classifier().value}",
         err=True,
     )
-    default_app().worker_main(worker_argv(queues, pool, concurrency, loglevel))
+    app.worker_main(worker_argv(queues, pool, concurrency, loglevel))
 
 
 @main.command()
@@ -99,8 +101,9 @@ def beat(loglevel: str, schedule: str | None) -> None:
         cache = Path.home() / ".cache" / "ticket-triage"
         cache.mkdir(parents=True, exist_ok=True)
         schedule = str(cache / "celerybeat-schedule")
-    configure_logging(Settings())
-    default_app().start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
+    app = default_app()
+    configure_logging(app.triage_settings)
+    app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
 
 
 @main.command()
@@ -110,7 +113,8 @@ def flower(address: str, port: int) -> None:
     """Run Flower on the configured broker, with basic auth from TRIAGE_FLOWER_BASIC_AUTH."""
     from workers.celery_app import default_app
 
-    settings = Settings()
+    app = default_app()
+    settings: Settings = app.triage_settings
     argv = ["flower", f"--address={address}", f"--port={port}"]
     if settings.flower_basic_auth is not None:
         argv.append(f"--basic-auth={settings.flower_basic_auth.get_secret_value()}")
@@ -118,7 +122,7 @@ def flower(address: str, port: int) -> None:
         click.echo(
             "warning: TRIAGE_FLOWER_BASIC_AUTH is not set; Flower's API will answer 401", err=True
         )
-    default_app().start(argv)
+    app.start(argv)
 
 
 @main.command()
@@ -127,8 +131,9 @@ def sweep() -> None:
     from workers.celery_app import default_app
     from workers.sweeper import sweep_overdue
 
-    configure_logging(Settings())
-    click.echo(f"requeued {sweep_overdue(default_app())} overdue tickets")
+    app = default_app()
+    configure_logging(app.triage_settings)
+    click.echo(f"requeued {sweep_overdue(app)} overdue tickets")
 
 
 @main.command()
@@ -172,7 +177,8 @@ def replay(status: str, since: str | None, category: str | None) -> None:
     from workers.celery_app import default_app, services_for
     from workers.chains import enqueue_after_commit
 
-    configure_logging(Settings())
+    app = default_app()
+    configure_logging(app.triage_settings)
     cutoff = None
     if since is not None:
         try:
@@ -180,7 +186,6 @@ def replay(status: str, since: str | None, category: str | None) -> None:
         except ValueError:
             raise click.BadParameter("use ISO 8601", param_hint="--since") from None
         cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
-    app = default_app()
     reopened = reopen_matching(
         services_for(app).store,
         status=TicketStatus(status),

@@ -1,16 +1,16 @@
-"""The one base task: services, logging context, retry policy and failure handling per stage."""
+"""The one task base: services, and the retry policy carried out the same way for every task."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import Task
 from celery.exceptions import Retry
-from celery.utils.time import get_exponential_backoff_interval
 
 from pipeline.domain.errors import (
     PermanentError,
@@ -20,31 +20,40 @@ from pipeline.domain.errors import (
     describe_error,
 )
 from pipeline.domain.lifecycle import Stage
+from pipeline.domain.retry_policy import (
+    GiveUp,
+    GiveUpReason,
+    RetryDecision,
+    RetryLaterInStore,
+    RetryLimits,
+    RetryNow,
+    counts_as_attempt,
+    decide_retry,
+)
 from pipeline.stages.failures import fail_ticket, record_failed_attempt
 from pipeline.stages.outcome import StageOutcome
+from pipeline.store.schema import utcnow
 from pipeline.telemetry.metrics import STAGE_FAILURES, STAGE_RETRIES, STAGE_SECONDS
 from pipeline.wiring import Services
 from workers.celery_app import services_for
 
 log = logging.getLogger("triage.worker")
 
+# The jitter's source; SystemRandom needs no reseeding in a forked pool process.
+RNG: random.Random = random.SystemRandom()
 
-class AtLeastOnceTask(Task):
-    """Acknowledged after the work, handed back if the worker dies; retries counted by us."""
+
+class PipelineTask(Task):
+    """Base of every task: at least once, this process's services, retries by the policy."""
 
     abstract = True
     acks_late = True
     reject_on_worker_lost = True
     ignore_result = True
-    # Celery's own count is off: our tasks count failed attempts themselves (waits excluded).
+    # Celery's own count is off: the policy counts failed attempts itself (waits excluded).
     max_retries = None
-
-
-class StageTask(AtLeastOnceTask):
-    """Base of every stage task: services, explicit retries, metrics, no ticket text."""
-
-    abstract = True
     stage: Stage
+    metric_label: str = ""
 
     @property
     def services(self) -> Services:
@@ -52,26 +61,98 @@ class StageTask(AtLeastOnceTask):
         return services_for(self.app)
 
     def max_stage_retries(self) -> int:
-        """How many times a transient failure is retried before the ticket fails."""
+        """How many times a transient failure is retried before the task gives up."""
         raise NotImplementedError
 
-    def retry_countdown(self, error: BaseException) -> float:
-        """Exponential backoff with full jitter, or the server's (or breaker's) wait if longer."""
-        settings = self.services.settings
-        countdown = float(
-            get_exponential_backoff_interval(
-                factor=1,
-                retries=self.request.retries,
-                maximum=settings.retry_backoff_max_s,
-                full_jitter=True,
-            )
-        )
-        retry_after = getattr(error, "retry_after", None)
-        return max(countdown, float(retry_after)) if retry_after else countdown
+    def retry_horizon_s(self) -> float | None:
+        """Give up once a ticket has been retrying this long (None: no horizon)."""
+        return None
 
-    def should_give_up(self, ticket_id: str, attempt: int) -> bool:
-        """Whether the last failed attempt was the last one allowed."""
-        return attempt > self.max_stage_retries()
+    def retry_limits(self) -> RetryLimits:
+        """The policy's limits for this task, from the settings."""
+        settings = self.services.settings
+        return RetryLimits(
+            max_retries=self.max_stage_retries(),
+            backoff_max_s=settings.retry_backoff_max_s,
+            defer_after_s=settings.visibility_timeout / 2,
+            horizon_s=self.retry_horizon_s(),
+        )
+
+    def decide(
+        self, error: BaseException, attempt: int, *, retrying_for_s: float | None = None
+    ) -> RetryDecision:
+        """Ask the retry policy what follows this failed attempt."""
+        return decide_retry(
+            error,
+            attempt=attempt,
+            limits=self.retry_limits(),
+            retries=self.request.retries,
+            rng=RNG,
+            retrying_for_s=retrying_for_s,
+        )
+
+    def reschedule(
+        self,
+        error: BaseException,
+        decision: RetryNow | RetryLaterInStore,
+        *,
+        attempt: int,
+        waits: int,
+        record_for: Sequence[str],
+        extra: dict[str, Any] | None = None,
+    ) -> float:
+        """Carry out a retry: record the attempt of `record_for`, then wait in the store or
+        the broker. Returns the wait when it was deferred to the store; raises Retry else."""
+        label = self.metric_label or self.stage.value
+        STAGE_RETRIES.labels(label).inc()
+        defer = isinstance(decision, RetryLaterInStore)
+        wait = decision.delay if isinstance(decision, RetryLaterInStore) else decision.countdown
+        try:
+            for ticket_id in record_for:
+                record_failed_attempt(
+                    self.services.store,
+                    ticket_id,
+                    self.stage,
+                    error,
+                    attempt=attempt,
+                    retry_in_s=wait,
+                    defer_in_store=defer,
+                )
+        except Exception:  # the store may be what is down: wait through the broker instead
+            log.warning("could not record the failed attempt", extra=extra, exc_info=True)
+            defer = False
+        if not defer:
+            # Never past half the visibility timeout: Redis would hand the message to a
+            # second worker while this one's countdown still runs.
+            wait = min(wait, self.retry_limits().defer_after_s)
+        level = logging.WARNING if isinstance(error, TransientError) else logging.ERROR
+        log.log(
+            level,
+            "attempt %d: %s; %s in %.1fs",
+            attempt,
+            describe_error(error),
+            "deferred to the sweeper" if defer else "retry",
+            wait,
+            extra=extra,
+            exc_info=level >= logging.ERROR,
+        )
+        if defer:
+            return wait
+        waits += 0 if decision.counts_as_attempt else 1
+        raise self.retry(exc=error, countdown=wait, kwargs={"waits": waits}) from error
+
+
+class StageTask(PipelineTask):
+    """Base of every stage task: one ticket, guarded against poison messages, timed."""
+
+    abstract = True
+
+    def retrying_for_s(self, ticket_id: str) -> float | None:
+        """How long the ticket has been retrying, for stages with a horizon."""
+        if self.retry_horizon_s() is None:
+            return None
+        since = self.services.store.get(ticket_id).retrying_since
+        return None if since is None else (utcnow() - since).total_seconds()
 
     def on_retries_exhausted(self, ticket_id: str, error: BaseException, attempt: int) -> str:
         """Fail the ticket with the last error (a stage may fall back instead)."""
@@ -87,7 +168,7 @@ class StageTask(AtLeastOnceTask):
     def run_stage(
         self, ticket_id: str, work: Callable[[int], StageOutcome], *, waits: int = 0
     ) -> str:
-        """Run one stage; retry what is transient, fail the ticket on what is permanent.
+        """Run one stage; what follows a failure is the retry policy's decision.
 
         `waits` counts re-schedules that were waits of our own making (the shared LLM budget,
         an open circuit): they use up none of the stage's retries.
@@ -117,7 +198,6 @@ class StageTask(AtLeastOnceTask):
         waits: int,
         extra: dict[str, str],
     ) -> tuple[str, str]:
-        store = self.services.store
         try:
             started = self.services.stage_runs.started(ticket_id, self.stage.value)
         except Exception:  # the guard is a safety net, not a dependency
@@ -133,55 +213,32 @@ class StageTask(AtLeastOnceTask):
         except TicketNotFound:
             log.error("ticket not found; dropping the message", extra=extra)
             return f"{self.stage.value} {ticket_id}: ticket not found", "not_found"
-        except PermanentError as error:
-            STAGE_FAILURES.labels(self.stage.value).inc()
-            fail_ticket(store, ticket_id, self.stage, error, attempt=attempt)
-            log.error("stage failed permanently: %s", describe_error(error), extra=extra)
-            raise
-        except Exception as error:  # transient by type, or unexpected (a dropped DB link...)
-            waiting = not getattr(error, "counts_as_attempt", True)
-            if not waiting and self.should_give_up(ticket_id, attempt):
-                return self.on_retries_exhausted(ticket_id, error, attempt), "fallback"
-            return self._retry_later(ticket_id, error, attempt, waits + waiting, extra), "deferred"
+        except Exception as error:  # transient, permanent, or unexpected (a dropped DB link...)
+            return self._after_failure(ticket_id, error, attempt, waits, extra)
         log.info("%s", outcome.result, extra=extra)
         return outcome.summary(), "ok" if outcome.did_work else "skipped"
 
-    def _retry_later(
-        self, ticket_id: str, error: BaseException, attempt: int, waits: int, extra: dict[str, str]
-    ) -> str:
-        settings = self.services.settings
-        countdown = self.retry_countdown(error)
-        STAGE_RETRIES.labels(self.stage.value).inc()
-        # A countdown past half the visibility timeout would let Redis hand the message to a
-        # second worker while it still waits: such waits live in the store instead.
-        defer = countdown > settings.visibility_timeout / 2
-        try:
-            record_failed_attempt(
-                self.services.store,
-                ticket_id,
-                self.stage,
-                error,
-                attempt=attempt,
-                retry_in_s=countdown,
-                defer_in_store=defer,
-            )
-        except Exception:  # the store may be what is down; retry through the broker
-            log.warning("could not record the failed attempt", extra=extra, exc_info=True)
-            defer, countdown = False, min(countdown, settings.visibility_timeout / 2)
-        level = logging.WARNING if isinstance(error, TransientError) else logging.ERROR
-        log.log(
-            level,
-            "attempt %d: %s; %s in %.1fs",
-            attempt,
-            describe_error(error),
-            "deferred to the sweeper" if defer else "retry",
-            countdown,
-            extra=extra,
-            exc_info=level >= logging.ERROR,
+    def _after_failure(
+        self, ticket_id: str, error: Exception, attempt: int, waits: int, extra: dict[str, str]
+    ) -> tuple[str, str]:
+        retrying_for = None
+        if counts_as_attempt(error) and not isinstance(error, PermanentError):
+            try:
+                retrying_for = self.retrying_for_s(ticket_id)
+            except Exception:  # the store is away: the attempt cap still applies
+                log.warning("could not read the retry horizon", extra=extra, exc_info=True)
+        decision = self.decide(error, attempt, retrying_for_s=retrying_for)
+        if isinstance(decision, GiveUp):
+            if decision.reason is GiveUpReason.exhausted:
+                return self.on_retries_exhausted(ticket_id, error, attempt), "fallback"
+            STAGE_FAILURES.labels(self.stage.value).inc()
+            fail_ticket(self.services.store, ticket_id, self.stage, error, attempt=attempt)
+            log.error("stage failed permanently: %s", describe_error(error), extra=extra)
+            raise error
+        wait = self.reschedule(
+            error, decision, attempt=attempt, waits=waits, record_for=[ticket_id], extra=extra
         )
-        if defer:
-            return f"{self.stage.value} {ticket_id}: deferred {countdown:.0f}s"
-        raise self.retry(exc=error, countdown=countdown, kwargs={"waits": waits}) from error
+        return f"{self.stage.value} {ticket_id}: deferred {wait:.0f}s", "deferred"
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any

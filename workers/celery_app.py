@@ -11,7 +11,6 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 
 from pipeline.settings import Settings
 from pipeline.wiring import Services, build_services
-from workers.config import celery_config
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +20,19 @@ TASK_MODULES = ("workers.tasks", "workers.sweeper", "workers.group_tasks")
 def create_celery_app(
     settings: Settings | None = None, *, services: Services | None = None
 ) -> Celery:
-    """A Celery app configured from `settings`; `services` replaces the real adapters in tests."""
-    settings = settings or Settings()
+    """A Celery app configured by `celeryconfig` from `settings` (default: the environment's).
+
+    `services` replaces the adapters the composition root would build (tests, the demo).
+    """
+    import celeryconfig
+
     app = Celery("ticket_triage", set_as_current=False)
-    app.conf.update(celery_config(settings))
+    if settings is None:
+        settings = Settings()
+        celeryconfig.use_settings(settings)
+        app.config_from_object("celeryconfig")  # read when the app first needs it
+    else:
+        app.config_from_object(celeryconfig.celery_config(settings))
     app.triage_settings = settings
     app.triage_services = {}
     if services is not None:
@@ -48,7 +56,9 @@ def services_for(app: Celery) -> Services:
 
 @cache
 def default_app() -> Celery:
-    """The app `celery -A workers` and `triage worker` run: settings from the environment."""
+    """The one app of this process, configured from the environment's settings (read now)."""
+    # What `celery -A workers ...` finds (`workers.app`) and every `triage` command runs
+    # (worker, beat, flower, sweep, replay, backfill): one configuration, celeryconfig's.
     app = create_celery_app()
     app.set_default()
     return app

@@ -5,47 +5,51 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.utils.time import get_exponential_backoff_interval
 
-from pipeline.domain.errors import PermanentError, describe_error
+from pipeline.domain.errors import describe_error
 from pipeline.domain.lifecycle import Queue, Stage
+from pipeline.domain.retry_policy import GiveUp, RetryLaterInStore
 from pipeline.stages.classify_group import classify_group_of_tickets
-from pipeline.telemetry.metrics import STAGE_RETRIES
-from workers.base import AtLeastOnceTask
-from workers.celery_app import services_for
+from workers.base import PipelineTask
 from workers.chains import enqueue_after_commit
 
 log = logging.getLogger("triage.worker")
 
 
-@shared_task(bind=True, base=AtLeastOnceTask, name="triage.classify_group")
-def classify_group(self: AtLeastOnceTask, ticket_ids: list[str], waits: int = 0) -> str:
+class ClassifyGroupTask(PipelineTask):
+    """Grouped classify: the classify stage's retry limits, one decision for the group."""
+
+    stage = Stage.classify
+    metric_label = "classify_group"
+
+    def max_stage_retries(self) -> int:
+        return self.services.settings.classify_max_retries
+
+
+@shared_task(bind=True, base=ClassifyGroupTask, name="triage.classify_group")
+def classify_group(self: ClassifyGroupTask, ticket_ids: list[str], waits: int = 0) -> str:
     """Classify a group of backfill tickets; route the answered, classify the rest alone."""
-    services = services_for(self.app)
-    settings = services.settings
+    services = self.services
     attempt = self.request.retries - waits + 1
     try:
         outcome = classify_group_of_tickets(
             services.store, services.classifier, ticket_ids, attempt=attempt
         )
     except Exception as error:
-        waiting = not getattr(error, "counts_as_attempt", True)
-        if waiting or (
-            not isinstance(error, PermanentError) and attempt <= settings.classify_max_retries
-        ):
-            countdown = max(
-                float(
-                    get_exponential_backoff_interval(
-                        1, self.request.retries, settings.retry_backoff_max_s, True
-                    )
-                ),
-                float(getattr(error, "retry_after", None) or 0),
+        decision = self.decide(error, attempt)
+        if not isinstance(decision, GiveUp):
+            # A wait through the broker keeps the group together and records nothing per
+            # ticket; a wait too long for the broker is each ticket's, kept in the store (the
+            # sweeper brings each back to classify alone).
+            deferred = isinstance(decision, RetryLaterInStore)
+            wait = self.reschedule(
+                error,
+                decision,
+                attempt=attempt,
+                waits=waits,
+                record_for=ticket_ids if deferred else [],
             )
-            countdown = min(countdown, settings.visibility_timeout / 2)
-            STAGE_RETRIES.labels("classify_group").inc()
-            raise self.retry(
-                exc=error, countdown=countdown, kwargs={"waits": waits + waiting}
-            ) from error
+            return f"classify group: {len(ticket_ids)} tickets deferred {wait:.0f}s"
         # The group failed for good: each ticket takes the single path, with its own
         # retries, LLM fallback and failure record.
         log.warning(

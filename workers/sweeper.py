@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import redis
 from celery import Celery, shared_task
 from celery import Task as CeleryTask
 
+from pipeline.adapters.redis_client import redis_client
 from pipeline.operations.sweeper import claim_overdue_tickets
 from pipeline.settings import Settings
 from workers.celery_app import services_for
@@ -29,7 +29,7 @@ def sweeper_lock(settings: Settings, ttl_s: int) -> Iterator[bool]:
     if url is None:
         yield True
         return
-    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    client = redis_client(url)
     token = f"{socket.gethostname()}:{uuid.uuid4()}"
     acquired = bool(client.set(LOCK_KEY, token, nx=True, ex=ttl_s))
     try:
@@ -44,7 +44,6 @@ def sweeper_lock(settings: Settings, ttl_s: int) -> Iterator[bool]:
                 LOCK_KEY,
                 token,
             )
-        client.close()
 
 
 def sweep_overdue(app: Celery, *, limit: int = 500) -> int:

@@ -9,7 +9,6 @@ from pipeline.domain.lifecycle import Stage
 from pipeline.stages.audit import close_ticket
 from pipeline.stages.classify import classify_ticket
 from pipeline.stages.route import route_ticket
-from pipeline.store.schema import utcnow
 from workers.base import StageTask
 
 
@@ -47,13 +46,9 @@ class RouteTask(StageTask):
     def max_stage_retries(self) -> int:
         return self.services.settings.route_max_retries
 
-    def should_give_up(self, ticket_id: str, attempt: int) -> bool:
-        """Past the retry horizon (since the first failure) or the attempt cap."""
-        if super().should_give_up(ticket_id, attempt):
-            return True
-        since = self.services.store.get(ticket_id).retrying_since
-        horizon = self.services.settings.route_retry_horizon_s
-        return since is not None and (utcnow() - since).total_seconds() > horizon
+    def retry_horizon_s(self) -> float | None:
+        """A department outage is retried this long (from the first failure), then it fails."""
+        return float(self.services.settings.route_retry_horizon_s)
 
 
 class AuditTask(StageTask):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from pipeline.adapters.redis_client import redis_client
 from pipeline.domain.errors import CircuitOpen
 from pipeline.ports import CircuitBreaker
 
@@ -100,5 +101,4 @@ def build_circuit_breaker(
     """Shared through Redis when there is one, else per process."""
     if redis_url is None:
         return InMemoryCircuitBreaker(threshold, cooldown_s)
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
-    return RedisCircuitBreaker(client, threshold, cooldown_s)
+    return RedisCircuitBreaker(redis_client(redis_url), threshold, cooldown_s)

@@ -11,9 +11,8 @@ from collections.abc import Callable
 
 import redis
 from pydantic import ValidationError
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from pipeline.adapters.redis_client import redis_client
 from pipeline.domain.classification import Classification
 from pipeline.ports import DecisionCache
 from pipeline.settings import Settings
@@ -119,12 +118,6 @@ def build_decision_cache(settings: Settings) -> DecisionCache:
         return NullDecisionCache()
     url = settings.shared_redis_url()
     if url:
-        return RedisDecisionCache(
-            # Fail fast (redis-py's default retries with backoff for seconds): a slow cache
-            # must cost less than the call it saves.
-            redis.Redis.from_url(
-                url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1)
-            ),
-            settings.llm_cache_ttl_s,
-        )
+        # The shared client fails fast: a slow cache must cost less than the call it saves.
+        return RedisDecisionCache(redis_client(url), settings.llm_cache_ttl_s)
     return InMemoryDecisionCache(settings.llm_cache_ttl_s)

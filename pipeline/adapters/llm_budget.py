@@ -24,6 +24,7 @@ from typing import Protocol
 import redis
 
 from pipeline.adapters.llm_windows import Limit
+from pipeline.adapters.redis_client import redis_client
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -120,12 +121,8 @@ def build_budget(settings: Settings, windows: Windows | None = None) -> SharedBu
     if windows is None:
         url = settings.shared_redis_url()
         windows = (
-            RedisWindows(
-                # A hung Redis must not hang every LLM stage: refuse and come back later.
-                redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-            )
-            if url
-            else MemoryWindows()
+            # A hung Redis must not hang every LLM stage: refuse and come back later.
+            RedisWindows(redis_client(url)) if url else MemoryWindows()
         )
     window = settings.llm_budget_window_s
     return SharedBudget(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from pipeline.adapters.redis_client import redis_client
 from pipeline.ports import StageRunCounter
 
 
@@ -92,5 +93,4 @@ def build_stage_run_counter(redis_url: str | None, ttl_s: int) -> StageRunCounte
     """Redis-backed when there is a shared Redis, else per process."""
     if redis_url is None:
         return InMemoryStageRunCounter()
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
-    return RedisStageRunCounter(client, ttl_s)
+    return RedisStageRunCounter(redis_client(redis_url), ttl_s)

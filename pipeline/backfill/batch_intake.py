@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.backfill.loader import ticket_row
+from pipeline.backfill.loader import new_ticket
 from pipeline.domain.lifecycle import Queue
-from pipeline.store.intake import store_new_tickets
-from pipeline.store.tickets import TicketStore
+from pipeline.domain.operator import NewTicket
+from pipeline.ports import OperatorStores
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class ItemOutcome:
 
 
 def accept_batch(
-    store: TicketStore,
+    store: OperatorStores,
     items: list[dict[str, Any]],
     *,
     source: str,
@@ -34,10 +34,10 @@ def accept_batch(
     Duplicates (same source and external id, or same content) come back with the stored id.
     """
     outcomes: list[ItemOutcome] = []
-    prepared: list[tuple[int, dict[str, Any]]] = []
+    prepared: list[tuple[int, NewTicket]] = []
     for index, fields in enumerate(items):
         try:
-            row = ticket_row(
+            ticket = new_ticket(
                 fields,
                 source=source,
                 job_id=None,
@@ -48,16 +48,12 @@ def accept_batch(
         except ValueError as error:
             outcomes.append(ItemOutcome(index, "rejected", error=str(error)))
             continue
-        prepared.append((index, row))
+        prepared.append((index, ticket))
     detail = {"source": source, "queue": Queue.backfill.value, "batch": True}
-    with store.transaction() as session:
-        stored = store_new_tickets(session, [row for _, row in prepared], [detail] * len(prepared))
-    for index, row in prepared:
-        if row["id"] in stored.new_ids:
-            outcomes.append(ItemOutcome(index, "accepted", ticket_id=row["id"]))
-        else:
-            earlier = stored.earlier(row)
-            outcomes.append(
-                ItemOutcome(index, "duplicate", ticket_id=earlier[0] if earlier else None)
-            )
+    stored = store.backfill.store_tickets([ticket for _, ticket in prepared], detail)
+    for (index, _), ticket_id, created in zip(
+        prepared, stored.ticket_ids, stored.created, strict=True
+    ):
+        status = "accepted" if created else "duplicate"
+        outcomes.append(ItemOutcome(index, status, ticket_id=ticket_id))
     return sorted(outcomes, key=lambda outcome: outcome.index)

@@ -4,7 +4,7 @@ Submit the job's `received` tickets as grouped requests in one or more batch job
 each job ends, then record every answer exactly as the grouped classify stage does. Tickets the
 batch did not answer stay `received`; the caller enqueues them for the normal path.
 
-While a batch runs, its tickets carry a `next_attempt_at` hold: the sweeper would otherwise
+While a batch runs, its tickets are held (`LLMBatchLedger.hold`) so the sweeper does not
 re-enqueue tickets left `received` for hours and pay for them twice.
 """
 
@@ -13,10 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from datetime import UTC, datetime, timedelta
 
 from pipeline.classifiers.gemini.batch import (
     cancel_batch,
@@ -26,13 +23,12 @@ from pipeline.classifiers.gemini.batch import (
     submit_batch,
 )
 from pipeline.classifiers.gemini.classifier import GeminiClassifier
-from pipeline.classifiers.gemini.group import GROUP_PROMPT_VERSION
+from pipeline.classifiers.group_prompt import GROUP_PROMPT_VERSION
+from pipeline.domain.changes import ClassifiedTicket
 from pipeline.domain.classification import TicketText
 from pipeline.domain.errors import LLMRejected, LLMUnavailable, TriageError
-from pipeline.domain.lifecycle import Stage, TicketStatus
-from pipeline.stages.classify import classified_values, decision_audit
-from pipeline.store.schema import TicketRow, utcnow
-from pipeline.store.tickets import TicketStore, append_audit
+from pipeline.ports import OperatorStores
+from pipeline.stages.classify import decision_audit
 
 MAX_REQUESTS_PER_JOB = 500  # inline requests per batch job; bigger runs become several jobs
 DEFAULT_HOLD_S = 24 * 3600.0  # the Batch API's target turnaround
@@ -56,59 +52,27 @@ def _ids(groups: Iterable[list[TicketText]]) -> list[str]:
     return [ticket.id for group in groups for ticket in group]
 
 
-def load_job_groups(store: TicketStore, job_id: str, group_size: int) -> list[list[TicketText]]:
+def load_job_groups(store: OperatorStores, job_id: str, group_size: int) -> list[list[TicketText]]:
     """The job's tickets still `received`, in a stable order, in groups of `group_size`."""
     if group_size < 1:
         raise ValueError("group_size must be at least 1")
-    with store.read() as session:
-        rows = session.scalars(
-            select(TicketRow)
-            .where(TicketRow.job_id == job_id, TicketRow.status == TicketStatus.received.value)
-            .order_by(TicketRow.received_at, TicketRow.id)
-        )
-        texts = [TicketText(id=r.id, subject=r.subject, description=r.description) for r in rows]
+    texts = store.llm_batches.received_texts(job_id)
     return [texts[i : i + group_size] for i in range(0, len(texts), group_size)]
 
 
-def _hold(store: TicketStore, batch: SubmittedBatch, hold_s: float) -> None:
+def _hold(store: OperatorStores, batch: SubmittedBatch, hold_s: float) -> None:
     """Keep the sweeper off the batch's tickets until `hold_s` from now; audit why."""
-    until = utcnow() + timedelta(seconds=hold_s)
-    with store.transaction() as session:
-        for ticket_id in batch.ticket_ids():
-            held = store.move(
-                session,
-                ticket_id,
-                expected=TicketStatus.received,
-                values={"next_attempt_at": until},
-            )
-            if held:
-                detail = {"llm_batch": batch.name, "held_until": until.isoformat()}
-                append_audit(session, ticket_id, Stage.classify, "batch_submitted", detail)
+    until = datetime.now(UTC) + timedelta(seconds=hold_s)
+    store.llm_batches.hold(batch.name, batch.ticket_ids(), until)
 
 
-def _release(store: TicketStore, name: str, ticket_ids: list[str], why: str) -> list[str]:
+def _release(store: OperatorStores, name: str, ticket_ids: list[str], why: str) -> list[str]:
     """Lift the hold on tickets still `received`: they go the normal path; those ids."""
-    with store.transaction() as session:
-        return _release_in(session, store, name, ticket_ids, why)
-
-
-def _release_in(
-    session: Session, store: TicketStore, name: str, ticket_ids: list[str], why: str
-) -> list[str]:
-    """`_release` inside the caller's transaction."""
-    left: list[str] = []
-    for ticket_id in ticket_ids:
-        if store.move(
-            session, ticket_id, expected=TicketStatus.received, values={"next_attempt_at": None}
-        ):
-            detail = {"llm_batch": name, "why": why}
-            append_audit(session, ticket_id, Stage.classify, "batch_unanswered", detail)
-            left.append(ticket_id)
-    return left
+    return store.llm_batches.release(name, ticket_ids, why)
 
 
 def submit_groups(
-    store: TicketStore,
+    store: OperatorStores,
     gemini: GeminiClassifier,
     groups: list[list[TicketText]],
     *,
@@ -151,7 +115,7 @@ def submit_groups(
 
 
 def submit_job_tickets(
-    store: TicketStore,
+    store: OperatorStores,
     gemini: GeminiClassifier,
     job_id: str,
     group_size: int,
@@ -173,7 +137,7 @@ def submit_job_tickets(
 
 
 def collect_batch(
-    store: TicketStore, gemini: GeminiClassifier, name: str, groups: list[list[TicketText]]
+    store: OperatorStores, gemini: GeminiClassifier, name: str, groups: list[list[TicketText]]
 ) -> tuple[list[str], list[str]]:
     """Record a finished job's answers in one transaction; (classified ids, left ids).
 
@@ -182,21 +146,11 @@ def collect_batch(
     outcome = fetch_batch(gemini, name, groups)
     if not outcome.state.done:
         raise LLMUnavailable(f"batch {name} is still {outcome.state}")
-    classified: list[str] = []
-    with store.transaction() as session:
-        for ticket_id in _ids(groups):
-            decision = outcome.answers.get(ticket_id)
-            if decision is None:
-                continue
-            moved = store.move(
-                session,
-                ticket_id,
-                expected=TicketStatus.received,
-                values=classified_values(decision),
-            )
-            if not moved:
-                continue  # classified meanwhile by another path: its record stands
-            detail = {
+    answers = [
+        ClassifiedTicket(
+            ticket_id,
+            decision,
+            {
                 **decision_audit(decision, outcome.latency_ms),
                 "llm_batch": name,
                 "grouped": True,
@@ -204,19 +158,18 @@ def collect_batch(
                 "model": gemini.model,
                 "prompt_version": GROUP_PROMPT_VERSION,
                 **outcome.groups.get(ticket_id, {}),
-            }
-            append_audit(session, ticket_id, Stage.classify, "classified", detail, attempt=1)
-            classified.append(ticket_id)
-        # Answered tickets that moved on meanwhile are not `received`: the release skips them.
-        recorded = set(classified)
-        unanswered = [i for i in _ids(groups) if i not in recorded]
-        why = f"no answer (batch {outcome.state})"
-        left = _release_in(session, store, name, unanswered, why)
+            },
+        )
+        for ticket_id in _ids(groups)
+        if (decision := outcome.answers.get(ticket_id)) is not None
+    ]
+    why = f"no answer (batch {outcome.state})"
+    classified, left = store.llm_batches.record_answers(name, answers, _ids(groups), why)
     return classified, left
 
 
 def run_llm_batch(
-    store: TicketStore,
+    store: OperatorStores,
     gemini: GeminiClassifier,
     job_id: str,
     *,
@@ -281,7 +234,7 @@ def run_llm_batch(
 
 
 def _poll_once(
-    store: TicketStore, gemini: GeminiClassifier, batch: SubmittedBatch, progress: Progress
+    store: OperatorStores, gemini: GeminiClassifier, batch: SubmittedBatch, progress: Progress
 ) -> tuple[list[str], list[str]] | None:
     """Poll one job and collect it once it ended; None while it still runs."""
     try:

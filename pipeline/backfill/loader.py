@@ -8,15 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import update
 
-from pipeline.backfill.jobs import BackfillJob
 from pipeline.backfill.sources import SourceRow
 from pipeline.domain.lifecycle import Queue
 from pipeline.domain.models import TicketSubmission, payload_fingerprint
-from pipeline.store.intake import new_ticket_row, store_new_tickets
-from pipeline.store.schema import BackfillJobRow, utcnow
-from pipeline.store.tickets import TicketStore
+from pipeline.domain.operator import BackfillJob, BatchProgress, NewTicket
+from pipeline.ports import OperatorStores
 
 
 @dataclass(frozen=True)
@@ -38,7 +35,7 @@ class BatchOutcome:
     last_row: int
 
 
-def ticket_row(
+def new_ticket(
     fields: dict[str, Any],
     *,
     source: str,
@@ -46,8 +43,8 @@ def ticket_row(
     deliver: bool,
     queue: Queue,
     max_metadata_bytes: int,
-) -> dict[str, Any]:
-    """Validate one record and turn it into a ticket row; raises ValueError with the reason."""
+) -> NewTicket:
+    """Validate one record and turn it into a ticket to store; raises ValueError with the reason."""
     try:
         submission = TicketSubmission.model_validate(fields)
     except ValidationError as exc:
@@ -60,21 +57,20 @@ def ticket_row(
     if len(json.dumps(metadata, separators=(",", ":")).encode()) > max_metadata_bytes:
         raise ValueError(f"extra columns exceed {max_metadata_bytes} bytes")
     fingerprint = payload_fingerprint(fields)
-    return new_ticket_row(
+    return NewTicket(
         submission,
         source=source,
         # Idempotent by external id; without one, by content, so a re-run skips it too.
         idempotency_key=submission.external_id or f"sha256:{fingerprint}",
         payload_hash=fingerprint,
         queue=queue,
-        now=utcnow(),
         deliver=deliver,
         job_id=job_id,
     )
 
 
 def store_batch(
-    store: TicketStore,
+    store: OperatorStores,
     job: BackfillJob,
     rows: list[SourceRow],
     *,
@@ -82,7 +78,7 @@ def store_batch(
     max_metadata_bytes: int,
 ) -> BatchOutcome:
     """One transaction: insert the valid rows and their audit events, advance the job."""
-    prepared: list[dict[str, Any]] = []
+    prepared: list[NewTicket] = []
     rejects: list[Reject] = []
     for row in rows:
         if row.problem is not None:
@@ -90,7 +86,7 @@ def store_batch(
             continue
         try:
             prepared.append(
-                ticket_row(
+                new_ticket(
                     row.fields,
                     source=job.source,
                     job_id=job.id,
@@ -101,24 +97,11 @@ def store_batch(
             )
         except ValueError as exc:
             rejects.append(Reject(row.line, str(exc)))
-    with store.transaction() as session:
-        detail = {"source": job.source, "queue": Queue.backfill.value, "job": job.id}
-        new_ids = store_new_tickets(session, prepared, [detail] * len(prepared)).new_ids
-        last_row = rows[-1].row if rows else job.last_line
-        session.execute(
-            update(BackfillJobRow)
-            .where(BackfillJobRow.id == job.id)
-            .values(
-                rows_read=BackfillJobRow.rows_read + len(rows),
-                stored=BackfillJobRow.stored + len(new_ids),
-                skipped=BackfillJobRow.skipped + len(prepared) - len(new_ids),
-                rejected=BackfillJobRow.rejected + len(rejects),
-                last_line=last_row,
-                updated_at=utcnow(),
-            )
-        )
-    ordered = [r["id"] for r in prepared if r["id"] in new_ids]
-    return BatchOutcome(len(rows), ordered, len(prepared) - len(new_ids), rejects, last_row)
+    last_row = rows[-1].row if rows else job.last_line
+    detail = {"source": job.source, "queue": Queue.backfill.value, "job": job.id}
+    progress = BatchProgress(job.id, len(rows), len(rejects), last_row)
+    new_ids = store.backfill.store_tickets(prepared, detail, progress).new_ids()
+    return BatchOutcome(len(rows), new_ids, len(prepared) - len(new_ids), rejects, last_row)
 
 
 def batches(
@@ -138,7 +121,7 @@ def batches(
 
 
 def load_rows(
-    store: TicketStore,
+    store: OperatorStores,
     job: BackfillJob,
     rows: Iterable[SourceRow],
     *,

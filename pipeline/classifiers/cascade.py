@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
 
-from pipeline.domain.classification import Classification, TicketText
+from pipeline.domain.classification import (
+    CascadeStep,
+    Classification,
+    ClassifierResult,
+    GroupResult,
+    TicketText,
+)
 from pipeline.ports import Classifier
 
 
@@ -48,29 +53,20 @@ class CascadeClassifier:
 
     def classify(self, ticket: TicketText) -> Classification:
         """The local decision when sure, else the LLM's (its errors propagate, to be retried)."""
-        return self.classify_with_details(ticket)[0]
+        return self.classify_with_details(ticket).decision
 
     def classify_with_details(
         self, ticket: TicketText, *, queue: str | None = None
-    ) -> tuple[Classification, dict[str, Any]]:
-        """The decision, plus audit details: the local answer and, when asked, the LLM call's."""
+    ) -> ClassifierResult:
+        """The decision, plus the local answer and, when the LLM was asked, its call."""
         local = self.local.classify(ticket)
-        details: dict[str, Any] = {
-            "cascade_threshold": self.threshold,
-            "local_category": local.category,
-            "local_confidence": local.confidence,
-        }
+        step = CascadeStep(self.threshold, local.category, local.confidence)
         if self.is_sure(local):
             self._count("local_answers")
-            return local, details | {"answered_by": local.classifier}
+            return ClassifierResult(local, cascade=step)
         self._count("llm_calls")
-        with_details = getattr(self.llm, "classify_with_details", None)
-        if callable(with_details):
-            decision, call = with_details(ticket, queue=queue)
-            details["llm_call"] = call.as_audit() if hasattr(call, "as_audit") else call
-        else:
-            decision = self.llm.classify(ticket)
-        return decision, details | {"answered_by": decision.classifier}
+        asked = self.llm.classify_with_details(ticket, queue=queue)
+        return ClassifierResult(asked.decision, asked.call, step)
 
     def classify_many(self, tickets: Sequence[TicketText]) -> list[Classification]:
         """Local decisions for all; the unsure ones go to the LLM together, order kept."""
@@ -83,6 +79,20 @@ class CascadeClassifier:
             for i, answer in zip(unsure, answers, strict=True):
                 decisions[i] = answer
         return decisions
+
+    def classify_group(
+        self, tickets: Sequence[TicketText], *, queue: str | None = None
+    ) -> GroupResult:
+        """Local decisions for all (one batch); the unsure ones in one LLM group call."""
+        local = self.local.classify_many(tickets)
+        decisions = {t.id: d for t, d in zip(tickets, local, strict=True) if self.is_sure(d)}
+        unsure = [t for t in tickets if t.id not in decisions]
+        self._count("local_answers", len(decisions))
+        if not unsure:
+            return GroupResult(decisions, size=len(tickets))
+        self._count("llm_calls", len(unsure))
+        asked = self.llm.classify_group(unsure, queue=queue)
+        return GroupResult(decisions | asked.decisions, len(tickets), asked.call, nested=True)
 
     def _count(self, what: str, n: int = 1) -> None:
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Collection, Mapping
@@ -11,11 +12,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from pipeline.domain.classification import Classification, TicketText, Urgency
-from pipeline.domain.errors import LLMUnavailable
+from pipeline.domain.errors import LLMBadAnswer
+from pipeline.domain.pii import mask_pii
 
 # Bump whenever the prompt or the schema changes: it is part of the cache key and the audit trail.
 PROMPT_VERSION = "triage-v1"
 REASON_MAX_CHARS = 200
+OUTPUT_TOKEN_ALLOWANCE = 256  # the JSON answer, plus headroom for a model's thinking
 
 _URGENCY_GUIDE = (
     "- critical: service down, security incident, data loss, or money lost right now\n"
@@ -23,10 +26,6 @@ _URGENCY_GUIDE = (
     "- normal: a real problem with a workaround, or a question that needs an answer\n"
     "- low: feedback, a wish, or no action needed"
 )
-
-
-class LLMBadAnswer(LLMUnavailable):
-    """The model answered outside the schema: retried, since a new sample may conform."""
 
 
 class ModelAnswer(BaseModel):
@@ -80,6 +79,19 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\u202a-\u202e
 def neutralise(text: str) -> str:
     """Ticket text made inert inside our delimiters: no tag, no control or bidi characters."""
     return _CONTROL.sub(" ", unicodedata.normalize("NFKC", text).translate(_MARKUP))
+
+
+def mask_ticket(ticket: TicketText) -> tuple[TicketText, set[str]]:
+    """The ticket with PII masked in subject and description, and the kinds found."""
+    subject, subject_kinds = mask_pii(ticket.subject)
+    description, description_kinds = mask_pii(ticket.description)
+    masked = TicketText(id=ticket.id, subject=subject, description=description)
+    return masked, subject_kinds | description_kinds
+
+
+def estimate_tokens(*texts: str) -> int:
+    """A generous token estimate (3.5 characters a token) plus the answer's allowance."""
+    return math.ceil(sum(len(t) for t in texts) / 3.5) + OUTPUT_TOKEN_ALLOWANCE
 
 
 def build_prompt(ticket: TicketText, categories: Mapping[str, str]) -> tuple[str, str]:

@@ -1,8 +1,10 @@
-"""What a classifier decides about a ticket, and the Protocol every classifier implements."""
+"""What a classifier decides about a ticket, and what each decision cost (typed results)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,3 +40,115 @@ class Classification(BaseModel):
     reason: str = Field(default="", max_length=500)
     classifier: str = Field(description="which classifier answered: local, gemini, ...")
     model: str = Field(description="model name and version that answered")
+
+
+# --- what a classifier call did (for the audit trail) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class LLMCall:
+    """What one LLM classify did, for the audit trail: never ticket text, never a key."""
+
+    provider: str
+    model: str
+    prompt_version: str
+    cache_hit: bool
+    pii_masked: tuple[str, ...]  # kinds only, e.g. ("email", "phone")
+    queue: str = "live"
+    latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    estimated_tokens: int | None = None
+    error: str | None = None
+
+    def as_audit(self) -> dict[str, Any]:
+        """A JSON-ready dict for `audit_events.detail`."""
+        detail = asdict(self)
+        detail["pii_masked"] = list(self.pii_masked)
+        return detail
+
+
+@dataclass(frozen=True)
+class CascadeStep:
+    """The cascade's local answer, and the threshold that decided whether the LLM was asked."""
+
+    threshold: float
+    local_category: str
+    local_confidence: float
+
+
+@dataclass(frozen=True)
+class ClassifierResult:
+    """One decision and what it cost: the LLM call (None: no LLM asked) and the cascade step."""
+
+    decision: Classification
+    call: LLMCall | None = None
+    cascade: CascadeStep | None = None
+
+    @property
+    def answered_by(self) -> str:
+        """Which classifier decided (in a cascade: the local model or the LLM)."""
+        return self.decision.classifier
+
+    def as_audit(self) -> dict[str, Any]:
+        """The audit detail: the call's fields, or the cascade's with the call as `llm_call`."""
+        if self.cascade is None:
+            return self.call.as_audit() if self.call is not None else {}
+        detail: dict[str, Any] = {
+            "cascade_threshold": self.cascade.threshold,
+            "local_category": self.cascade.local_category,
+            "local_confidence": self.cascade.local_confidence,
+        }
+        if self.call is not None:
+            detail["llm_call"] = self.call.as_audit()
+        detail["answered_by"] = self.answered_by
+        return detail
+
+
+@dataclass(frozen=True)
+class GroupCall:
+    """What one grouped LLM request did, for the audit trail of every ticket it answered."""
+
+    provider: str
+    model: str
+    prompt_version: str
+    group_size: int
+    answered: int
+    pii_masked: tuple[str, ...]
+    latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+
+    def as_audit(self) -> dict[str, Any]:
+        """A JSON-ready dict for `audit_events.detail` (a group is never a cache hit)."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "prompt_version": self.prompt_version,
+            "group_size": self.group_size,
+            "answered": self.answered,
+            "cache_hit": False,
+            "latency_ms": self.latency_ms,
+            "prompt_tokens": self.prompt_tokens,
+            "output_tokens": self.output_tokens,
+            "pii_masked": list(self.pii_masked),
+        }
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """Decisions for a group by ticket id; a ticket left out is for the caller to ask alone."""
+
+    decisions: dict[str, Classification]
+    size: int  # tickets asked about
+    call: GroupCall | None = None  # the grouped LLM request, if one was sent
+    # A cascade answers some tickets locally: then the LLM's request is nested, not the detail.
+    nested: bool = field(default=False, kw_only=True)
+
+    def as_audit(self) -> dict[str, Any]:
+        """`{"batched": n}` without an LLM request, else the request's detail."""
+        if self.call is None:
+            return {"batched": self.size}
+        if self.nested:
+            return {"batched": self.size, "llm_group": self.call.as_audit()}
+        return self.call.as_audit()

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class TriageError(Exception):
     """Base of the project's own errors."""
 
+    # False for waits of our own making (the shared LLM budget, an open circuit): the retry
+    # policy reschedules them without using up a retry.
+    counts_as_attempt: ClassVar[bool] = True
+    # Seconds the other side (or our own budget or breaker) asked us to wait, when it said.
+    retry_after: float | None = None
+
 
 class TransientError(TriageError):
     """Worth retrying: the same call may succeed later (timeouts, 5xx, 429, connection errors)."""
-
-    # False for waits of our own making (the shared LLM budget): they use up no retries.
-    counts_as_attempt = True
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -40,6 +45,18 @@ class DepartmentUnavailable(TransientError):
 
 class LLMUnavailable(TransientError):
     """The LLM provider answered 408/429/5xx or timed out."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, rate_limited: bool = False
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        # True when the provider said "too many requests" (429): an over-quota, not an outage.
+        # A flag, not a subclass: the error's type name is in the audit trail and must not move.
+        self.rate_limited = rate_limited
+
+
+class LLMBadAnswer(LLMUnavailable):
+    """The model answered outside the schema: retried, since a new sample may conform."""
 
 
 class LLMRejected(PermanentError):

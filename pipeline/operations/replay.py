@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
+from pipeline.domain.changes import Reopening
 from pipeline.domain.errors import TriageError
-from pipeline.domain.lifecycle import FINAL_STATUSES, STAGE_INPUT_STATUS, Queue, Stage, TicketStatus
-from pipeline.store.schema import TicketRow
-from pipeline.store.tickets import TicketStore, append_audit
+from pipeline.domain.lifecycle import FINAL_STATUSES, Queue, Stage, TicketStatus
+from pipeline.ports import TicketRepository
 
 
 class TicketBusy(TriageError):
@@ -27,7 +25,7 @@ class Reopened:
 
 
 def reopen_matching(
-    store: TicketStore,
+    store: TicketRepository,
     *,
     status: TicketStatus,
     since: datetime | None = None,
@@ -36,24 +34,20 @@ def reopen_matching(
     limit: int = 100_000,
 ) -> list[Reopened]:
     """Reopen every ticket in `status` (updated since, of category); one transaction each."""
-    query = select(TicketRow.id, TicketRow.queue).where(TicketRow.status == status.value)
-    if since is not None:
-        query = query.where(TicketRow.updated_at >= since)
-    if category is not None:
-        query = query.where(TicketRow.category == category)
-    with store.read() as session:
-        candidates = list(session.execute(query.order_by(TicketRow.updated_at).limit(limit)))
+    candidates = store.find_refs(status=status, since=since, category=category, limit=limit)
     reopened: list[Reopened] = []
-    for ticket_id, queue in candidates:
+    for ref in candidates:
         try:
-            stage = reopen_ticket(store, ticket_id, None, actor=actor)
+            stage = reopen_ticket(store, ref.ticket_id, None, actor=actor)
         except TicketBusy:
             continue  # moved on since we listed it: somebody else replayed it
-        reopened.append(Reopened(ticket_id, stage, Queue(queue)))
+        reopened.append(Reopened(ref.ticket_id, stage, ref.queue))
     return reopened
 
 
-def reopen_ticket(store: TicketStore, ticket_id: str, stage: Stage | None, *, actor: str) -> Stage:
+def reopen_ticket(
+    store: TicketRepository, ticket_id: str, stage: Stage | None, *, actor: str
+) -> Stage:
     """Put a finished ticket back before `stage` (default: where it failed); returns that stage.
 
     Re-running classify or route opens a new delivery generation, so the department accepts
@@ -64,31 +58,6 @@ def reopen_ticket(store: TicketStore, ticket_id: str, stage: Stage | None, *, ac
         raise TicketBusy(f"ticket {ticket_id} is {ticket.status}; wait until it is final")
     if stage is None:
         stage = Stage(ticket.failed_stage) if ticket.failed_stage else Stage.classify
-    values: dict[str, object] = {
-        "status": STAGE_INPUT_STATUS[stage].value,
-        "failed_stage": None,
-        "last_error": None,
-        "finished_at": None,
-        "next_attempt_at": None,
-        "stage_runs": 0,
-    }
-    if stage in (Stage.classify, Stage.route):
-        values["generation"] = ticket.generation + 1
-    if stage is Stage.classify:
-        values["review_reason"] = None  # a route re-run keeps a classify-time fallback reason
-    with store.transaction() as session:
-        moved = store.move(session, ticket_id, expected=TicketStatus(ticket.status), values=values)
-        if not moved:
-            raise TicketBusy(f"ticket {ticket_id} changed while reopening; try again")
-        append_audit(
-            session,
-            ticket_id,
-            stage,
-            "reopened",
-            {
-                "from_status": ticket.status,
-                "by": actor,
-                "generation": values.get("generation", ticket.generation),
-            },
-        )
+    if not store.reopen(Reopening.of(ticket, stage, actor)):
+        raise TicketBusy(f"ticket {ticket_id} changed while reopening; try again")
     return stage

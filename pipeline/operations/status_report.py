@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import redis
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
-from pipeline.domain.lifecycle import Queue, TicketStatus
-from pipeline.store.schema import AuditEventRow, TicketRow, utcnow
-from pipeline.store.tickets import TicketStore
+from pipeline.adapters.queue_depths import queue_depths
+from pipeline.domain.lifecycle import TicketStatus
+from pipeline.ports import OperatorStores
 
 RECENT_EVENTS = 5000  # enough for stable percentiles, bounded for a big store
 
@@ -48,60 +46,19 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
 
 
-def queue_depths(redis_url: str | None) -> dict[str, int | None]:
-    """Messages waiting per queue (None when the broker is not Redis or unreachable)."""
-    if redis_url is None:
-        return {q.value: None for q in Queue}
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        return {q.value: int(client.llen(q.value)) for q in Queue}  # type: ignore[arg-type]
-    except redis.RedisError:
-        return {q.value: None for q in Queue}
-    finally:
-        client.close()
-
-
-def gather_status(store: TicketStore, redis_url: str | None) -> StatusReport:
+def gather_status(store: OperatorStores, redis_url: str | None) -> StatusReport:
     """Read everything the status screen shows."""
-    since = utcnow() - timedelta(hours=1)
-    pending_statuses = [TicketStatus.received, TicketStatus.classified, TicketStatus.routed]
-    with store.read() as session:
-        recent = dict(
-            session.execute(
-                select(TicketRow.status, func.count())
-                .where(TicketRow.updated_at >= since)
-                .group_by(TicketRow.status)
-            ).all()
-        )
-        pending = dict(
-            session.execute(
-                select(TicketRow.status, func.count())
-                .where(TicketRow.status.in_([s.value for s in pending_statuses]))
-                .group_by(TicketRow.status)
-            ).all()
-        )
-        failures = session.execute(
-            select(TicketRow.last_error, func.count())
-            .where(
-                TicketRow.status == TicketStatus.failed.value,
-                TicketRow.updated_at >= utcnow() - timedelta(days=1),
-            )
-            .group_by(TicketRow.last_error)
-            .order_by(func.count().desc())
-            .limit(5)
-        ).all()
-        events = session.execute(
-            select(AuditEventRow.event, AuditEventRow.detail)
-            .where(
-                AuditEventRow.created_at >= since, AuditEventRow.event.in_(["closed", "classified"])
-            )
-            .order_by(AuditEventRow.id.desc())
-            .limit(RECENT_EVENTS)
-        ).all()
+    now = datetime.now(UTC)
+    figures = store.reports.status_figures(
+        since=now - timedelta(hours=1),
+        failures_since=now - timedelta(days=1),
+        pending=[TicketStatus.received, TicketStatus.classified, TicketStatus.routed],
+        events=["closed", "classified"],
+        events_limit=RECENT_EVENTS,
+    )
     timings: dict[str, list[float]] = {}
     llm: Counter[str] = Counter()
-    for event, detail in events:
-        detail = detail or {}
+    for event, detail in figures.recent_events:
         if event == "closed":
             for stage, ms in (detail.get("stage_ms") or {}).items():
                 timings.setdefault(stage, []).append(float(ms))
@@ -109,9 +66,9 @@ def gather_status(store: TicketStore, redis_url: str | None) -> StatusReport:
             _count_llm(llm, detail)
     return StatusReport(
         queue_depths=queue_depths(redis_url),
-        statuses_last_hour={str(k): int(v) for k, v in recent.items()},
-        pending={str(k): int(v) for k, v in pending.items()},
-        top_failures=[(str(error or "unknown")[:120], int(n)) for error, n in failures],
+        statuses_last_hour=figures.statuses_since,
+        pending=figures.pending,
+        top_failures=[(str(error or "unknown")[:120], n) for error, n in figures.top_failures],
         stage_timings=[
             StageTiming(
                 stage=stage,

@@ -5,27 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pipeline.domain.changes import ClassifiedTicket
 from pipeline.domain.classification import Classification
 from pipeline.domain.lifecycle import Stage, TicketStatus
-from pipeline.ports import Classifier
+from pipeline.ports import Classifier, TicketRepository
 from pipeline.stages.decisions import decide
 from pipeline.stages.outcome import StageOutcome, skipped
-from pipeline.store.tickets import TicketStore, append_audit
-
-
-def classified_values(decision: Classification) -> dict[str, Any]:
-    """The ticket columns a decision sets (and the state it moves the ticket to)."""
-    return {
-        "status": TicketStatus.classified.value,
-        "category": decision.category,
-        "urgency": decision.urgency.value,
-        "language": decision.language,
-        "confidence": decision.confidence,
-        "reason": decision.reason,
-        "classifier": decision.classifier,
-        "model": decision.model,
-        "last_error": None,
-    }
 
 
 def decision_audit(decision: Classification, latency_ms: float) -> dict[str, Any]:
@@ -42,7 +27,7 @@ def decision_audit(decision: Classification, latency_ms: float) -> dict[str, Any
 
 
 def classify_ticket(
-    store: TicketStore,
+    store: TicketRepository,
     classifier: Classifier,
     ticket_id: str,
     *,
@@ -60,25 +45,12 @@ def classify_ticket(
     # The classifier runs outside any transaction: an LLM call must not hold a database lock.
     decision, call = decide(classifier, ticket.text(), ticket.queue)
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
-    with store.transaction() as session:
-        moved = store.move(
-            session,
-            ticket_id,
-            expected=TicketStatus.received,
-            values=classified_values(decision) | {"review_reason": review_reason},
-        )
-        if not moved:
-            return skipped(ticket_id, Stage.classify, "already classified")
-        append_audit(
-            session,
-            ticket_id,
-            Stage.classify,
-            "classified",
-            {
-                **decision_audit(decision, latency_ms),
-                **({"fallback": review_reason} if review_reason else {}),
-                **call,
-            },
-            attempt=attempt,
-        )
+    detail = {
+        **decision_audit(decision, latency_ms),
+        **({"fallback": review_reason} if review_reason else {}),
+        **call,
+    }
+    classified = ClassifiedTicket(ticket_id, decision, detail, review_reason=review_reason)
+    if not store.mark_classified(classified, attempt=attempt):
+        return skipped(ticket_id, Stage.classify, "already classified")
     return StageOutcome(ticket_id, Stage.classify, f"classified as {decision.category}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.domain.classification import Classification, TicketText
+from pipeline.domain.classification import Classification, LLMCall, TicketText
 from pipeline.domain.errors import LLMBudgetExhausted, LLMRejected, LLMUnavailable
 from pipeline.ports import Classifier
 from pipeline.telemetry.metrics import LLM_CACHE_HITS, LLM_REQUESTS, LLM_TOKENS
@@ -13,45 +13,35 @@ from pipeline.telemetry.metrics import LLM_CACHE_HITS, LLM_REQUESTS, LLM_TOKENS
 def decide(
     classifier: Classifier, ticket: TicketText, queue: str
 ) -> tuple[Classification, dict[str, Any]]:
-    """Ask the classifier; LLM classifiers also say what the call cost (for the audit trail)."""
-    with_details = getattr(classifier, "classify_with_details", None)
-    if with_details is None:
-        return classifier.classify(ticket), {}
+    """The classifier's decision and its audit detail; LLM outcomes are counted in metrics."""
     try:
-        decision, details = with_details(ticket, queue=queue)
+        result = classifier.classify_with_details(ticket, queue=queue)
     except LLMBudgetExhausted:
         LLM_REQUESTS.labels("budget_wait").inc()
         raise
     except LLMUnavailable as error:
-        LLM_REQUESTS.labels("rate_limited" if "429" in str(error) else "unavailable").inc()
+        LLM_REQUESTS.labels("rate_limited" if error.rate_limited else "unavailable").inc()
         raise
     except LLMRejected:
         LLM_REQUESTS.labels("rejected").inc()
         raise
-    audit = details.as_audit() if hasattr(details, "as_audit") else dict(details)
-    _count_llm_use(audit.get("llm_call", audit))
-    return decision, audit
+    if result.call is not None:
+        _count_llm_use(result.call)
+    return result.decision, result.as_audit()
 
 
 def decide_group(
     classifier: Classifier, texts: list[TicketText], queue: str
 ) -> tuple[dict[str, Classification], dict[str, Any]]:
-    """Grouped LLM request where the classifier has one; else one vectorised batch call."""
-    from pipeline.classifiers.gemini.classifier import GeminiClassifier
-    from pipeline.classifiers.gemini.group import classify_group
-
-    if isinstance(classifier, GeminiClassifier):
-        return classify_group(classifier, texts, queue=queue)
-    decisions = classifier.classify_many(texts)
-    return {t.id: d for t, d in zip(texts, decisions, strict=True)}, {"batched": len(texts)}
+    """Decisions by ticket id (absent: classify alone) and the group's audit detail."""
+    result = classifier.classify_group(texts, queue=queue)
+    return result.decisions, result.as_audit()
 
 
-def _count_llm_use(call: dict[str, Any]) -> None:
-    if call.get("provider") is None:
-        return  # the cascade's local model answered: no LLM call
-    if call.get("cache_hit"):
+def _count_llm_use(call: LLMCall) -> None:
+    if call.cache_hit:
         LLM_CACHE_HITS.inc()
         return
     LLM_REQUESTS.labels("ok").inc()
-    LLM_TOKENS.labels("prompt").inc(call.get("prompt_tokens") or 0)
-    LLM_TOKENS.labels("output").inc(call.get("output_tokens") or 0)
+    LLM_TOKENS.labels("prompt").inc(call.prompt_tokens or 0)
+    LLM_TOKENS.labels("output").inc(call.output_tokens or 0)

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from sqlalchemy import func
-
+from pipeline.domain.changes import FailedAttempt
 from pipeline.domain.errors import TransientError, describe_error
-from pipeline.domain.lifecycle import STAGE_INPUT_STATUS, Stage, TicketStatus
-from pipeline.store.schema import TicketRow, utcnow
-from pipeline.store.tickets import TicketStore, append_audit
+from pipeline.domain.lifecycle import Stage
+from pipeline.ports import TicketRepository
 
 
 def record_failed_attempt(
-    store: TicketStore,
+    store: TicketRepository,
     ticket_id: str,
     stage: Stage,
     error: BaseException,
@@ -27,54 +23,26 @@ def record_failed_attempt(
     With `defer_in_store` the wait is a `next_attempt_at` the sweeper honours (long waits must
     not be broker countdowns: Redis would redeliver them after the visibility timeout).
     """
-    message = describe_error(error)
-    now = utcnow()
-    values: dict[str, object] = {
-        "last_error": message,
-        "retrying_since": func.coalesce(TicketRow.retrying_since, now),
-    }
-    if getattr(error, "counts_as_attempt", True):
-        values["attempts"] = TicketRow.attempts + 1
-    if defer_in_store:
-        values["next_attempt_at"] = now + timedelta(seconds=retry_in_s)
-    with store.transaction() as session:
-        moved = store.move(session, ticket_id, expected=STAGE_INPUT_STATUS[stage], values=values)
-        if moved:
-            append_audit(
-                session,
-                ticket_id,
-                stage,
-                "attempt_failed" if getattr(error, "counts_as_attempt", True) else "waiting",
-                {"error": message, "retry_in_s": round(retry_in_s, 1), "deferred": defer_in_store},
-                attempt=attempt,
-                at=now,
-            )
+    failure = FailedAttempt(
+        stage,
+        describe_error(error),
+        retry_in_s,
+        attempt,
+        # Waits of our own making (the LLM budget, an open circuit) use up no retries.
+        counts_as_attempt=error.counts_as_attempt if isinstance(error, TransientError) else True,
+        defer=defer_in_store,
+    )
+    store.record_attempt(ticket_id, failure)
 
 
 def fail_ticket(
-    store: TicketStore, ticket_id: str, stage: Stage, error: BaseException, *, attempt: int
+    store: TicketRepository, ticket_id: str, stage: Stage, error: BaseException, *, attempt: int
 ) -> bool:
     """Mark the ticket `failed` at `stage` with its last error (replayable later)."""
-    message = describe_error(error)
-    with store.transaction() as session:
-        moved = store.move(
-            session,
-            ticket_id,
-            expected=STAGE_INPUT_STATUS[stage],
-            values={
-                "status": TicketStatus.failed.value,
-                "failed_stage": stage.value,
-                "last_error": message,
-                "next_attempt_at": None,
-            },
-        )
-        if moved:
-            append_audit(
-                session,
-                ticket_id,
-                stage,
-                "failed",
-                {"error": message, "permanent": not isinstance(error, TransientError)},
-                attempt=attempt,
-            )
-        return moved
+    return store.fail(
+        ticket_id,
+        stage,
+        error=describe_error(error),
+        permanent=not isinstance(error, TransientError),
+        attempt=attempt,
+    )

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from pipeline.domain.changes import DeliveryAttempt, DeliveryStatus, RoutedTicket
 from pipeline.domain.errors import (
     DeliveryRejected,
     DepartmentUnavailable,
@@ -15,14 +16,8 @@ from pipeline.domain.errors import (
 from pipeline.domain.lifecycle import Stage, TicketStatus
 from pipeline.domain.models import TicketRecord
 from pipeline.domain.routing import RoutingDecision, RoutingTable, choose_department, send_to_review
-from pipeline.ports import CircuitBreaker, DeliveryReceipt, DepartmentClient
+from pipeline.ports import CircuitBreaker, DeliveryReceipt, DepartmentClient, TicketRepository
 from pipeline.stages.outcome import StageOutcome, skipped
-from pipeline.store.deliveries import (
-    DeliveryStatus,
-    load_with_deliveries,
-    save_delivery_attempt,
-)
-from pipeline.store.tickets import TicketStore, append_audit
 
 
 def delivery_idempotency_key(ticket: TicketRecord) -> str:
@@ -54,7 +49,7 @@ def delivery_body(ticket: TicketRecord, decision: RoutingDecision) -> bytes:
 
 
 def route_ticket(
-    store: TicketStore,
+    store: TicketRepository,
     routing: RoutingTable,
     departments: DepartmentClient,
     ticket_id: str,
@@ -71,8 +66,7 @@ def route_ticket(
     """
     # The ticket and its earlier deliveries in one query, outside the write transaction: the
     # department's POST must not hold a database lock.
-    with store.lookup() as session:
-        ticket, deliveries = load_with_deliveries(session, ticket_id)
+    ticket, deliveries = store.get_with_deliveries(ticket_id)
     if ticket.status != TicketStatus.classified:
         return skipped(ticket_id, Stage.route, ticket.status)
     decision = _decide(ticket, routing, confidence_threshold)
@@ -98,16 +92,16 @@ def route_ticket(
         rejected = isinstance(error, DeliveryRejected)
         if breaker is not None and not rejected:
             breaker.record_failure(decision.department)
-        with store.transaction() as session:
-            save_delivery_attempt(
-                session,
-                ticket_id=ticket_id,
-                department=decision.department,
-                generation=ticket.generation,
-                endpoint=decision.endpoint,
-                status=DeliveryStatus.rejected if rejected else DeliveryStatus.pending,
+        store.record_delivery_attempt(
+            DeliveryAttempt(
+                ticket_id,
+                decision.department,
+                ticket.generation,
+                decision.endpoint,
+                DeliveryStatus.rejected if rejected else DeliveryStatus.pending,
                 error=describe_error(error),
             )
+        )
         raise
     if breaker is not None:
         breaker.record_success(decision.department)
@@ -127,50 +121,24 @@ def _decide(
 
 
 def _finish_routing(
-    store: TicketStore,
+    store: TicketRepository,
     ticket: TicketRecord,
     decision: RoutingDecision,
     receipt: DeliveryReceipt | None,
     status: DeliveryStatus,
     attempt: int,
 ) -> StageOutcome:
-    with store.transaction() as session:
-        moved = store.move(
-            session,
-            ticket.id,
-            expected=TicketStatus.classified,
-            values={
-                "status": TicketStatus.routed.value,
-                "department": decision.department,
-                "review_reason": decision.reason if decision.needs_review else None,
-                "last_error": None,
-            },
-        )
-        if not moved:
-            return skipped(ticket.id, Stage.route, "already routed")
-        save_delivery_attempt(
-            session,
-            ticket_id=ticket.id,
-            department=decision.department,
-            generation=ticket.generation,
-            endpoint=decision.endpoint,
-            status=status,
-            response_status=receipt.status_code if receipt else None,
-        )
-        append_audit(
-            session,
-            ticket.id,
-            Stage.route,
-            "delivered" if status is DeliveryStatus.delivered else "routing_recorded",
-            {
-                "department": decision.department,
-                "destination": decision.endpoint,
-                "needs_review": decision.needs_review,
-                "reason": decision.reason,
-                "generation": ticket.generation,
-                "response_status": receipt.status_code if receipt else None,
-                "latency_ms": round(receipt.latency_ms, 2) if receipt else None,
-            },
-            attempt=attempt,
-        )
+    routed = RoutedTicket(
+        ticket.id,
+        ticket.generation,
+        decision.department,
+        decision.endpoint,
+        decision.needs_review,
+        decision.reason,
+        status,
+        response_status=receipt.status_code if receipt else None,
+        latency_ms=receipt.latency_ms if receipt else None,
+    )
+    if not store.mark_routed(routed, attempt=attempt):
+        return skipped(ticket.id, Stage.route, "already routed")
     return StageOutcome(ticket.id, Stage.route, f"routed to {decision.department}")

@@ -86,3 +86,36 @@ def write_transaction_guard(engine: Engine) -> Iterator[None]:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class Sessions:
+    """An engine's sessions: the SQL store's own tool, never handed outside pipeline/store."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+        # Single reads need no transaction: on PostgreSQL, autocommit spares each one its
+        # BEGIN and ROLLBACK round trips. SQLite's are local calls, and its BEGIN is ours.
+        self._lookups = (
+            self._sessions
+            if engine.dialect.name == "sqlite"
+            else session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any error."""
+        with write_transaction_guard(self.engine), self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session (never takes the write lock; loaded objects stay readable)."""
+        with self._sessions() as session:
+            yield session
+
+    @contextmanager
+    def lookup(self) -> Iterator[Session]:
+        """A session for reads that need no common snapshot (each runs on its own)."""
+        with self._lookups() as session:
+            yield session

@@ -11,11 +11,22 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from pipeline.domain.changes import Acceptance, IdempotencyConflict
 from pipeline.domain.errors import TriageError
 from pipeline.domain.lifecycle import Queue, Stage, TicketStatus
 from pipeline.domain.models import TicketRecord, TicketSubmission
 from pipeline.store.bulk import insert_audit_events, insert_new_tickets
 from pipeline.store.schema import TicketRow, utcnow
+
+__all__ = [
+    "Acceptance",
+    "IdempotencyConflict",
+    "StoredBatch",
+    "acceptance_of",
+    "new_ticket_row",
+    "received_ticket",
+    "store_new_tickets",
+]
 
 # TicketRecord fields a new ticket has not filled yet.
 _UNSET_FIELDS = (
@@ -110,22 +121,6 @@ def record_from_row(row: dict[str, Any]) -> TicketRecord:
     fields = {name: row[name] for name in TicketRecord.model_fields if name in row}
     fields.update({name: None for name in _UNSET_FIELDS})
     return TicketRecord.model_construct(**fields)
-
-
-class IdempotencyConflict(TriageError):
-    """The idempotency key was used before with a different body."""
-
-    def __init__(self, ticket_id: str) -> None:
-        super().__init__(f"idempotency key already used for ticket {ticket_id} with another body")
-        self.ticket_id = ticket_id
-
-
-@dataclass(frozen=True)
-class Acceptance:
-    """The outcome of accepting a ticket: the stored ticket, and whether it is new."""
-
-    ticket: TicketRecord
-    created: bool
 
 
 @dataclass(frozen=True)

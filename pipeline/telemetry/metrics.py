@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -16,11 +16,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
-from sqlalchemy import func, or_, select
 
-from pipeline.domain.lifecycle import NEXT_STAGE, Queue
-from pipeline.store.schema import TicketRow, utcnow
-from pipeline.store.tickets import TicketStore
+from pipeline.domain.lifecycle import NEXT_STAGE
+from pipeline.ports import OperatorStores
 
 # Metric objects are process-wide by design (prometheus_client's model); with
 # PROMETHEUS_MULTIPROC_DIR set before they are created, every process writes its own file
@@ -60,7 +58,7 @@ LLM_CACHE_HITS = Counter("triage_llm_cache_hits_total", "Decisions served from t
 class PipelineStateCollector(Collector):
     """Scrape-time gauges: queue depth per queue, tickets by status (pending, or last hour)."""
 
-    def __init__(self, store: TicketStore, broker_redis_url: str | None) -> None:
+    def __init__(self, store: OperatorStores, broker_redis_url: str | None) -> None:
         self._store = store
         self._redis_url = broker_redis_url
 
@@ -83,31 +81,20 @@ class PipelineStateCollector(Collector):
     def _queue_depths(self) -> Iterator[tuple[str, int]]:
         if self._redis_url is None:
             return
-        import redis
+        # Imported here: processes without a Redis broker never load the Redis adapter.
+        from pipeline.adapters.queue_depths import queue_depths
 
-        client = redis.Redis.from_url(self._redis_url, socket_connect_timeout=1, socket_timeout=1)
-        try:
-            for queue in Queue:
-                yield queue.value, int(client.llen(queue.value))  # type: ignore[arg-type]
-        except redis.RedisError:
-            return
-        finally:
-            client.close()
+        for queue, length in queue_depths(self._redis_url).items():
+            if length is not None:  # unreachable: the gauge is left out, not reported as 0
+                yield queue, length
 
     def _status_counts(self) -> Iterator[tuple[str, int]]:
-        pending = [s.value for s in NEXT_STAGE]
-        since = utcnow() - timedelta(hours=1)
-        query = (
-            select(TicketRow.status, func.count())
-            .where(or_(TicketRow.status.in_(pending), TicketRow.updated_at >= since))
-            .group_by(TicketRow.status)
-        )
+        since = datetime.now(UTC) - timedelta(hours=1)
         try:
-            with self._store.read() as session:
-                rows = session.execute(query).all()
-        except Exception:
+            counts = self._store.reports.state_counts(list(NEXT_STAGE), since)
+        except Exception:  # a scrape must answer even when the store is down
             return
-        yield from ((status, int(count)) for status, count in rows)
+        yield from counts.items()
 
 
 def metrics_exposition(extra: Collector | None = None) -> tuple[bytes, str]:

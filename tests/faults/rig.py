@@ -20,13 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
 
 from ingest_api.app import create_app
 from pipeline.domain.lifecycle import FINAL_STATUSES
 from pipeline.operations.api_keys import Role, create_key
 from pipeline.settings import Settings
-from pipeline.store.schema import AuditEventRow
 from pipeline.store.tickets import TicketStore
 from pipeline.wiring import open_store
 from tests.conftest import TEST_PEPPER
@@ -152,25 +150,11 @@ class FaultRig:
         """Count the outcome and print the case's summary line."""
         unique = set(ids)
         counts = self.store.count_by_status(list(unique))
-        with self.store.transaction() as session:
-            closed = Counter(
-                dict(
-                    session.execute(
-                        select(AuditEventRow.ticket_id, func.count())
-                        .where(AuditEventRow.event == "closed", AuditEventRow.ticket_id.in_(unique))
-                        .group_by(AuditEventRow.ticket_id)
-                    ).all()
-                )
-            )
-            events = Counter(
-                dict(
-                    session.execute(
-                        select(AuditEventRow.event, func.count())
-                        .where(AuditEventRow.ticket_id.in_(unique))
-                        .group_by(AuditEventRow.event)
-                    ).all()
-                )
-            )
+        trails = {ticket_id: self.store.audit_trail(ticket_id) for ticket_id in unique}
+        closed = Counter(
+            ticket_id for ticket_id, trail in trails.items() for e in trail if e.event == "closed"
+        )
+        events = Counter(e.event for trail in trails.values() for e in trail)
         deliveries = self.department.snapshot()
         keys_per_ticket: dict[str, set[str | None]] = {}
         for delivery in deliveries:

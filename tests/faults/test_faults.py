@@ -217,7 +217,8 @@ def test_redis_restart_during_ingest_comes_back_empty(
 
 
 def test_llm_answers_429_for_a_burst(tmp_path: Path, fresh_postgres_url: str) -> None:
-    from tests.support.gemini_stub import error_response, running_stub
+    from pipeline.testing.gemini_responses import error_response
+    from pipeline.testing.gemini_stub import running_stub
 
     broker = redis_url(FAULT_LLM_REDIS_DB)
     redis.Redis.from_url(broker).flushdb()

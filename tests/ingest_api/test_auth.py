@@ -84,15 +84,12 @@ def test_key_source_scopes_idempotency(api: Flask, store: TicketStore) -> None:
 
 
 def test_only_a_keyed_hash_is_stored(store: TicketStore) -> None:
-    from sqlalchemy import select
-
-    from pipeline.store.schema import ApiKeyRow
-
     secret = key(store, Role.admin, "a")
-    with store.transaction() as session:
-        row = session.scalars(select(ApiKeyRow)).one()
-        assert secret not in (row.key_hash, row.prefix, row.name)
-        assert len(row.key_hash) == 64
+    [public] = store.api_keys.all()
+    stored = store.api_keys.by_prefix(public.prefix)
+    assert stored is not None
+    assert secret not in (stored.key_hash, public.prefix, public.name)
+    assert len(stored.key_hash) == 64
 
 
 def test_every_minted_key_verifies(api: Flask, store: TicketStore) -> None:

@@ -12,6 +12,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from pipeline.store.tickets import TicketStore
 from tests.support.broker import drain_queue
+from tests.support.tickets import force, force_status
 
 TICKET = {"subject": "Charged twice", "description": "Card charged twice", "customer_id": "c1"}
 
@@ -178,13 +179,12 @@ def test_replay_resumes_a_failed_ticket_at_its_failed_stage(
     client: FlaskClient, store: TicketStore, celery_app: Celery
 ) -> None:
     from pipeline.domain.errors import DeliveryRejected
-    from pipeline.domain.lifecycle import Stage
+    from pipeline.domain.lifecycle import Stage, TicketStatus
     from pipeline.stages.failures import fail_ticket
 
     ticket_id = client.post("/tickets", json=TICKET).get_json()["id"]
     drain_queue(celery_app, "live")
-    with store.transaction() as session:
-        store.move(session, ticket_id, expected=None, values={"status": "classified"})
+    force_status(store, ticket_id, TicketStatus.classified)
     fail_ticket(store, ticket_id, Stage.route, DeliveryRejected("410"), attempt=1)
 
     response = client.post(f"/tickets/{ticket_id}/replay")
@@ -198,8 +198,7 @@ def test_replay_resumes_a_failed_ticket_at_its_failed_stage(
 
 
 def finish_as(store: TicketStore, ticket_id: str, **values: object) -> None:
-    with store.transaction() as session:
-        store.move(session, ticket_id, expected=None, values=values)
+    force(store, ticket_id, **values)
 
 
 def test_correction_reroutes_when_the_department_changes(

@@ -166,7 +166,8 @@ def test_usage_errors_exit_2(env: TicketStore, tmp_path: Path) -> None:
 def test_llm_batch_classifies_through_the_batch_api(
     env: TicketStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.support.gemini_stub import answer_every_ticket, running_stub
+    from pipeline.testing.gemini_responses import answer_every_ticket
+    from pipeline.testing.gemini_stub import running_stub
 
     with running_stub() as stub:
         stub.inline_responder = answer_every_ticket

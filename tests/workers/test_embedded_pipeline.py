@@ -46,7 +46,7 @@ def pipeline_api(
         store=store,
         routing=routing,
         departments=HttpDepartmentClient(5.0),
-        _classifier=classifier,
+        classifier=classifier,
     )
     app = create_celery_app(settings, services=services)
     purge_queues(app, "live", "backfill")

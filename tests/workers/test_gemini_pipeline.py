@@ -15,16 +15,11 @@ from ingest_api.app import create_app
 from pipeline.domain.lifecycle import FINAL_STATUSES
 from pipeline.settings import ClassifierChoice, Settings
 from pipeline.store.tickets import TicketStore
+from pipeline.testing.gemini_responses import classification_json, error_response, text_response
+from pipeline.testing.gemini_stub import GeminiStub, running_stub
 from pipeline.wiring import build_services
 from tests.conftest import admin_key
 from tests.support.broker import purge_queues
-from tests.support.gemini_stub import (
-    GeminiStub,
-    classification_json,
-    error_response,
-    running_stub,
-    text_response,
-)
 from tests.support.waiting import wait_for
 from triage_cli.stub_departments import serve_in_thread
 from workers.celery_app import create_celery_app

@@ -15,6 +15,7 @@ from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
 from pipeline.wiring import Services
 from tests.conftest import decision, submit
+from tests.support.tickets import force
 from workers.celery_app import create_celery_app
 
 
@@ -134,8 +135,8 @@ def test_llm_down_falls_back_to_local_decision_and_review(
         store=store,
         routing=load_routing(settings.routing_file),
         departments=departments,
-        _classifier=classifier,
-        _local_classifier=local,
+        classifier=classifier,
+        local_classifier=local,
     )
     app = create_celery_app(settings, services=services)
     ticket_id = submit(store)
@@ -169,8 +170,8 @@ def test_llm_down_with_fallback_failed_fails_the_ticket(
         store=store,
         routing=load_routing(settings.routing_file),
         departments=departments,
-        _classifier=classifier,
-        _local_classifier=local,
+        classifier=classifier,
+        local_classifier=local,
     )
     ticket_id = submit(store)
     run(create_celery_app(settings, services=services), "triage.classify", ticket_id)
@@ -223,13 +224,7 @@ def test_route_gives_up_after_the_horizon(
     app = create_celery_app(settings, services=services)
     ticket_id = submit(store)
     run(app, "triage.classify", ticket_id)
-    with store.transaction() as session:
-        store.move(
-            session,
-            ticket_id,
-            expected=None,
-            values={"retrying_since": utcnow() - timedelta(seconds=61)},
-        )
+    force(store, ticket_id, retrying_since=utcnow() - timedelta(seconds=61))
     departments.responses[:] = [503] * 5
     assert run(app, "triage.route", ticket_id).failed()
     ticket = store.get(ticket_id)

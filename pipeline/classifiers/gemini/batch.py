@@ -1,9 +1,10 @@
 """The Gemini Batch API for backfills: grouped requests inline, half price, answered later.
 
 One batch job carries one grouped-classification request per group of tickets (the prompt and
-schema of `gemini_group`), PII masked. Every request passes the shared budget before the job is
-created. Results come back as inlined responses, documented to be in request order: the i-th
-answers the i-th group, unless it echoes our request metadata (the group's index), which wins.
+schema of `pipeline.classifiers.group_prompt`), PII masked. Every request passes the shared
+budget before the job is created. Results come back as inlined responses, documented to be in
+request order: the i-th answers the i-th group, unless it echoes our request metadata (the
+group's index), which wins.
 A mis-paired answer cannot mislabel a ticket: `parse_group_answer` keeps only the group's ids.
 """
 
@@ -19,27 +20,23 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from pipeline.adapters.llm_budget import BACKFILL
-from pipeline.classifiers.gemini.classifier import (
-    _TRANSPORT_ERRORS,
-    GeminiClassifier,
-    estimate_tokens,
-    map_api_error,
-)
-from pipeline.classifiers.gemini.group import (
+from pipeline.classifiers.gemini.classifier import GeminiClassifier
+from pipeline.classifiers.gemini.transport import TRANSPORT_ERRORS, map_api_error
+from pipeline.classifiers.group_prompt import (
     GROUP_PROMPT_VERSION,
     build_group_prompt,
     group_schema,
     parse_group_answer,
 )
-from pipeline.classifiers.prompt import LLMBadAnswer
+from pipeline.classifiers.llm_group import group_estimate, mask_group
 from pipeline.domain.classification import Classification, TicketText
 from pipeline.domain.errors import (
     ConfigurationError,
+    LLMBadAnswer,
     LLMBudgetExhausted,
     LLMRejected,
     LLMUnavailable,
 )
-from pipeline.domain.pii import mask_pii
 
 # The Gemini API caps a batch's inline requests at 20 MB: stay well under it by characters.
 MAX_INLINE_CHARS = 12_000_000
@@ -118,18 +115,6 @@ def chunk_groups(
     return chunks
 
 
-def mask_group(group: Sequence[TicketText]) -> tuple[list[TicketText], set[str]]:
-    """The group with PII masked in every subject and description, and the kinds found."""
-    masked: list[TicketText] = []
-    kinds: set[str] = set()
-    for ticket in group:
-        subject, k1 = mask_pii(ticket.subject)
-        description, k2 = mask_pii(ticket.description)
-        kinds |= k1 | k2
-        masked.append(TicketText(id=ticket.id, subject=subject, description=description))
-    return masked, kinds
-
-
 def inline_request(
     gemini: GeminiClassifier, group: Sequence[TicketText], index: int
 ) -> tuple[types.InlinedRequest, int]:
@@ -147,7 +132,7 @@ def inline_request(
             temperature=0,
         ),
     )
-    return request, estimate_tokens(system, contents) + 60 * len(group)
+    return request, group_estimate(system, contents, len(group))
 
 
 def acquire_budget(
@@ -170,8 +155,8 @@ def _call(gemini: GeminiClassifier, what: Callable[[], Any], sent: str = "") -> 
     try:
         return what()
     except genai_errors.APIError as exc:
-        raise map_api_error(exc, sent, gemini._key) from None
-    except _TRANSPORT_ERRORS as exc:
+        raise map_api_error(exc, sent, gemini.transport.key) from None
+    except TRANSPORT_ERRORS as exc:
         raise LLMUnavailable(f"Gemini unreachable: {type(exc).__name__}") from None
     except genai_errors.UnknownApiResponseError:
         raise LLMUnavailable("Gemini's batch response is not JSON") from None
@@ -190,7 +175,7 @@ def submit_batch(
     """Create one batch job, one inline request per group (each budgeted); its name."""
     if not groups:
         raise ValueError("a batch needs at least one group")
-    if gemini.client.vertexai:  # Vertex AI batches read from GCS or BigQuery only
+    if gemini.transport.client.vertexai:  # Vertex AI batches read from GCS or BigQuery only
         raise ConfigurationError("--llm-batch needs the Gemini Developer API, not Vertex AI")
     requests: list[types.InlinedRequest] = []
     for index, group in enumerate(groups):
@@ -202,7 +187,9 @@ def submit_batch(
     config = types.CreateBatchJobConfig(display_name=display_name, http_options=_BATCH_HTTP)
     job = _call(
         gemini,
-        lambda: gemini.client.batches.create(model=gemini.model, src=requests, config=config),
+        lambda: gemini.transport.client.batches.create(
+            model=gemini.model, src=requests, config=config
+        ),
         sent,
     )
     if not job.name:
@@ -218,12 +205,14 @@ def poll_batch(gemini: GeminiClassifier, name: str) -> BatchState:
 def cancel_batch(gemini: GeminiClassifier, name: str) -> None:
     """Ask the provider to stop the job (its unanswered requests are not billed)."""
     config = types.CancelBatchJobConfig(http_options=_BATCH_HTTP)
-    _call(gemini, lambda: gemini.client.batches.cancel(name=name, config=config))
+    _call(gemini, lambda: gemini.transport.client.batches.cancel(name=name, config=config))
 
 
 def _get(gemini: GeminiClassifier, name: str) -> types.BatchJob:
     config = types.GetBatchJobConfig(http_options=_BATCH_HTTP)
-    job: types.BatchJob = _call(gemini, lambda: gemini.client.batches.get(name=name, config=config))
+    job: types.BatchJob = _call(
+        gemini, lambda: gemini.transport.client.batches.get(name=name, config=config)
+    )
     return job
 
 
@@ -251,7 +240,9 @@ def fetch_batch(
         response = inlined.response
         ids = [t.id for t in group]
         try:
-            found = parse_group_answer(response.text, ids, gemini.categories, model)
+            found = parse_group_answer(
+                response.text, ids, gemini.categories, model, classifier=gemini.name
+            )
         except LLMBadAnswer:
             continue
         usage = response.usage_metadata

@@ -25,6 +25,7 @@ from pipeline.classifiers.local.model_file import (
 )
 from pipeline.classifiers.local.text_features import ticket_text
 from pipeline.classifiers.local.urgency import normalise_urgency, rule_urgency
+from pipeline.classifiers.offline import OfflineCalls
 from pipeline.domain.classification import Classification, TicketText, Urgency
 from pipeline.domain.errors import ConfigurationError
 
@@ -38,7 +39,7 @@ MAX_REASON_CHARS = 200
 REASON_TERMS = 3
 
 
-class LocalClassifier:
+class LocalClassifier(OfflineCalls):
     """Category, urgency, language and a calibrated confidence from a local model file."""
 
     name = "local"

@@ -21,7 +21,7 @@ from pipeline.adapters.llm_budget import build_budget
 from pipeline.classifiers.gemini.classifier import GeminiClassifier
 from pipeline.domain.classification import Classification, TicketText
 from pipeline.settings import Settings
-from tests.support.gemini_stub import GeminiStub, running_stub
+from pipeline.testing.gemini_stub import GeminiStub, running_stub
 
 DECISION = Classification(
     category="billing", confidence=0.9, language="en", classifier="gemini", model="m/v1"
@@ -118,8 +118,9 @@ def test_two_workers_share_decisions_through_redis(
     ]
     ticket = TicketText(subject="Invoice", description="charged twice")
     first = workers[0].classify(ticket)
-    second, details = workers[1].classify_with_details(ticket)
-    assert second == first and details.cache_hit is True
+    result = workers[1].classify_with_details(ticket)
+    second, details = result.decision, result.call
+    assert second == first and details is not None and details.cache_hit is True
     assert len(stub.recorded()) == 1
     # A changed category table is another prompt: it must not reuse the decision.
     renamed = GeminiClassifier(

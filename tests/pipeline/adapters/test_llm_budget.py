@@ -24,7 +24,7 @@ from pipeline.adapters.llm_budget import (
 from pipeline.adapters.llm_windows import MemoryWindows, RedisWindows
 from pipeline.ports import LLMBudget
 from pipeline.settings import Settings
-from tests.support.gemini_stub import GeminiStub, running_stub
+from pipeline.testing.gemini_stub import GeminiStub, running_stub
 from tests.support.servers import redis_url
 
 REDIS_DB = 12

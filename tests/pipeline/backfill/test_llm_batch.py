@@ -16,24 +16,23 @@ from pipeline.backfill.llm_batch import (
     submit_job_tickets,
 )
 from pipeline.classifiers.gemini.classifier import GeminiClassifier
-from pipeline.classifiers.gemini.group import GROUP_PROMPT_VERSION
+from pipeline.classifiers.group_prompt import GROUP_PROMPT_VERSION
 from pipeline.domain.errors import LLMUnavailable
 from pipeline.domain.lifecycle import TicketStatus
 from pipeline.operations.sweeper import claim_overdue_tickets
 from pipeline.settings import Settings
 from pipeline.store.schema import utcnow
 from pipeline.store.tickets import TicketStore
-from tests.conftest import submit
-from tests.support.gemini_stub import (
-    BatchPlan,
-    GeminiStub,
+from pipeline.testing.gemini_batches import BatchPlan
+from pipeline.testing.gemini_responses import (
     answer_every_ticket,
     error_response,
     group_answer_json,
     prompt_ticket_ids,
-    running_stub,
     text_response,
 )
+from pipeline.testing.gemini_stub import GeminiStub, running_stub
+from tests.conftest import submit
 
 JOB = "job-llm-batch"
 CATEGORIES = {"billing": "charges", "shipping": "parcels", "technical": "bugs"}
@@ -65,11 +64,8 @@ def job_tickets(store: TicketStore, count: int, job_id: str = JOB) -> list[str]:
         submit(store, subject=f"Invoice {n}", description=f"Call me on +44 20 7946 09{n:02d}")
         for n in range(count)
     ]
-    with store.transaction() as session:
-        for ticket_id in ids:
-            store.move(
-                session, ticket_id, expected=None, values={"job_id": job_id, "queue": "backfill"}
-            )
+    for ticket_id in ids:
+        store.overwrite_for_tests(ticket_id, job_id=job_id, queue="backfill")
     order = [t.id for group in load_job_groups(store, job_id, 1000) for t in group]
     assert sorted(order) == sorted(ids)
     return order

@@ -15,7 +15,8 @@ from pipeline.domain.classification import Classification, TicketText, Urgency
 from pipeline.domain.errors import LLMUnavailable
 from pipeline.ports import Classifier
 from pipeline.settings import Settings
-from tests.support.gemini_stub import GeminiStub, error_response, running_stub
+from pipeline.testing.gemini_responses import error_response
+from pipeline.testing.gemini_stub import GeminiStub, running_stub
 
 CATEGORIES = {"billing": "charges and invoices", "shipping": "parcels and delivery"}
 
@@ -65,7 +66,8 @@ def test_is_a_classifier(cascade: CascadeClassifier) -> None:
 
 
 def test_sure_local_answer_skips_the_llm(cascade: CascadeClassifier, stub: GeminiStub) -> None:
-    decision, details = cascade.classify_with_details(SURE)
+    result = cascade.classify_with_details(SURE)
+    decision, details = result.decision, result.as_audit()
     assert decision.classifier == "local" and decision.category == "shipping"
     assert details["answered_by"] == "local" and "llm_call" not in details
     assert stub.recorded() == []
@@ -73,7 +75,8 @@ def test_sure_local_answer_skips_the_llm(cascade: CascadeClassifier, stub: Gemin
 
 
 def test_unsure_local_answer_asks_the_llm(cascade: CascadeClassifier, stub: GeminiStub) -> None:
-    decision, details = cascade.classify_with_details(UNSURE)
+    result = cascade.classify_with_details(UNSURE)
+    decision, details = result.decision, result.as_audit()
     assert decision.classifier == "gemini" and decision.category == "billing"
     assert details["answered_by"] == "gemini" and details["local_confidence"] == 0.4
     assert details["llm_call"]["prompt_tokens"] == 321
@@ -113,7 +116,8 @@ def test_works_with_any_llm_classifier() -> None:
     )
     local = ScriptedClassifier(default=local_decision)
     cascade = CascadeClassifier(local, llm, threshold=0.5)
-    decision, details = cascade.classify_with_details(UNSURE)
+    result = cascade.classify_with_details(UNSURE)
+    decision, details = result.decision, result.as_audit()
     assert decision.classifier == "other" and details["answered_by"] == "other"
 
 

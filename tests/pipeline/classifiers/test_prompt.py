@@ -9,14 +9,13 @@ import pytest
 
 from pipeline.classifiers.prompt import (
     PROMPT_VERSION,
-    LLMBadAnswer,
     build_prompt,
     neutralise,
     parse_answer,
     response_schema,
 )
 from pipeline.domain.classification import TicketText, Urgency
-from pipeline.domain.errors import LLMUnavailable, TransientError
+from pipeline.domain.errors import LLMBadAnswer, LLMUnavailable, TransientError
 
 CATEGORIES = {
     "billing": "charges, invoices, refunds of payments",

@@ -38,7 +38,7 @@ def test_status_counts_timings_and_failures(
     fake = fakeredis.FakeRedis()
     fake.rpush("live", b"m1", b"m2")
 
-    with mock.patch("pipeline.operations.status_report.redis.Redis.from_url", return_value=fake):
+    with mock.patch("pipeline.adapters.queue_depths.redis_client", return_value=fake):
         report = gather_status(store, "redis://fake")
 
     assert report.queue_depths == {"live": 2, "backfill": 0}

@@ -9,26 +9,29 @@ import pytest
 from pipeline.adapters.http_delivery import InMemoryDepartmentClient
 from pipeline.classifiers.scripted import ScriptedClassifier
 from pipeline.domain.errors import DeliveryRejected, DepartmentUnavailable
-from pipeline.domain.lifecycle import Stage
+from pipeline.domain.lifecycle import Stage, TicketStatus
 from pipeline.domain.routing import load_routing
 from pipeline.operations.replay import TicketBusy, reopen_ticket
 from pipeline.stages.audit import close_ticket
 from pipeline.stages.classify import classify_ticket
 from pipeline.stages.failures import fail_ticket
 from pipeline.stages.route import route_ticket
-from pipeline.store.deliveries import list_deliveries
+from pipeline.store.memory import InMemoryTicketRepository
 from pipeline.store.tickets import TicketStore
 from tests.conftest import EXAMPLE_ROUTING, decision, submit
+from tests.support.tickets import force, force_status
 
 ROUTING = load_routing(EXAMPLE_ROUTING)
+# The `store` fixture (tests/pipeline/stages/conftest.py) is each implementation in turn.
+AnyStore = TicketStore | InMemoryTicketRepository
 
 
-def route(store: TicketStore, departments: InMemoryDepartmentClient, ticket_id: str):  # type: ignore[no-untyped-def]
+def route(store: AnyStore, departments: InMemoryDepartmentClient, ticket_id: str):  # type: ignore[no-untyped-def]
     return route_ticket(store, ROUTING, departments, ticket_id, confidence_threshold=0.55)
 
 
 def run_all(
-    store: TicketStore,
+    store: AnyStore,
     classifier: ScriptedClassifier,
     departments: InMemoryDepartmentClient,
     ticket_id: str,
@@ -39,7 +42,7 @@ def run_all(
 
 
 def test_full_path_ends_done_with_complete_trail(
-    store: TicketStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
+    store: AnyStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
 ) -> None:
     ticket_id = submit(store, subject="Refund please")
     run_all(store, classifier, departments, ticket_id)
@@ -63,7 +66,7 @@ def test_full_path_ends_done_with_complete_trail(
 
 
 def test_classifier_sees_text_but_not_the_customer(
-    store: TicketStore, classifier: ScriptedClassifier
+    store: AnyStore, classifier: ScriptedClassifier
 ) -> None:
     ticket_id = submit(store, customer_id="cus_secret_42")
     classify_ticket(store, classifier, ticket_id)
@@ -71,7 +74,7 @@ def test_classifier_sees_text_but_not_the_customer(
 
 
 def test_each_stage_is_idempotent(
-    store: TicketStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
+    store: AnyStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
 ) -> None:
     ticket_id = submit(store)
     run_all(store, classifier, departments, ticket_id)
@@ -89,22 +92,21 @@ def test_each_stage_is_idempotent(
 
 
 def test_redelivered_route_after_recorded_2xx_does_not_post_again(
-    store: TicketStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
+    store: AnyStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
 ) -> None:
     ticket_id = submit(store)
     classify_ticket(store, classifier, ticket_id)
     route(store, departments, ticket_id)
     # The worker died after the delivery committed but the ticket is somehow back before route
     # (a replay of the same generation): the recorded 2xx stops a second POST.
-    with store.transaction() as session:
-        store.move(session, ticket_id, expected=None, values={"status": "classified"})
+    force_status(store, ticket_id, TicketStatus.classified)
     route(store, departments, ticket_id)
     assert len(departments.received) == 1
     assert store.get(ticket_id).status == "routed"
 
 
 def test_low_confidence_is_delivered_to_review_and_ends_needs_review(
-    store: TicketStore, departments: InMemoryDepartmentClient
+    store: AnyStore, departments: InMemoryDepartmentClient
 ) -> None:
     ticket_id = submit(store)
     classify_ticket(store, ScriptedClassifier(default=decision("billing", 0.2)), ticket_id)
@@ -116,30 +118,30 @@ def test_low_confidence_is_delivered_to_review_and_ends_needs_review(
 
 
 def test_department_outage_is_transient_and_recorded(
-    store: TicketStore, classifier: ScriptedClassifier
+    store: AnyStore, classifier: ScriptedClassifier
 ) -> None:
     departments = InMemoryDepartmentClient(responses=[503])
     ticket_id = submit(store)
     classify_ticket(store, classifier, ticket_id)
     with pytest.raises(DepartmentUnavailable):
         route(store, departments, ticket_id)
-    [delivery] = list_deliveries(store, ticket_id)
+    [delivery] = store.deliveries(ticket_id)
     assert (delivery.status, delivery.attempts) == ("pending", 1)
     route(store, departments, ticket_id)  # the retry
-    [delivery] = list_deliveries(store, ticket_id)
+    [delivery] = store.deliveries(ticket_id)
     assert (delivery.status, delivery.attempts, delivery.response_status) == ("delivered", 2, 200)
 
 
-def test_department_4xx_is_permanent(store: TicketStore, classifier: ScriptedClassifier) -> None:
+def test_department_4xx_is_permanent(store: AnyStore, classifier: ScriptedClassifier) -> None:
     ticket_id = submit(store)
     classify_ticket(store, classifier, ticket_id)
     with pytest.raises(DeliveryRejected):
         route(store, InMemoryDepartmentClient(responses=[422]), ticket_id)
-    assert list_deliveries(store, ticket_id)[0].status == "rejected"
+    assert store.deliveries(ticket_id)[0].status == "rejected"
 
 
 def test_failed_ticket_reopens_at_its_failed_stage_with_a_new_generation(
-    store: TicketStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
+    store: AnyStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
 ) -> None:
     ticket_id = submit(store)
     classify_ticket(store, classifier, ticket_id)
@@ -155,14 +157,14 @@ def test_failed_ticket_reopens_at_its_failed_stage_with_a_new_generation(
     assert departments.received[0].headers["Idempotency-Key"] == f"{ticket_id}:2"
 
 
-def test_ticket_in_flight_cannot_be_reopened(store: TicketStore) -> None:
+def test_ticket_in_flight_cannot_be_reopened(store: AnyStore) -> None:
     ticket_id = submit(store)
     with pytest.raises(TicketBusy):
         reopen_ticket(store, ticket_id, Stage.classify, actor="test")
 
 
 def test_outbound_delivery_is_signed_when_a_secret_is_set(
-    store: TicketStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
+    store: AnyStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
 ) -> None:
     import base64
 
@@ -187,15 +189,14 @@ def test_outbound_delivery_is_signed_when_a_secret_is_set(
 
 
 def test_historical_ticket_is_routed_but_not_delivered(
-    store: TicketStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
+    store: AnyStore, classifier: ScriptedClassifier, departments: InMemoryDepartmentClient
 ) -> None:
     ticket_id = submit(store)
-    with store.transaction() as session:
-        store.move(session, ticket_id, expected=None, values={"deliver": False})
+    force(store, ticket_id, deliver=False)
     classify_ticket(store, classifier, ticket_id)
     route(store, departments, ticket_id)
     close_ticket(store, ticket_id)
     ticket = store.get(ticket_id)
     assert (ticket.status, ticket.department) == ("done", "finance")
     assert departments.received == []
-    assert list_deliveries(store, ticket_id)[0].status == "recorded"
+    assert store.deliveries(ticket_id)[0].status == "recorded"

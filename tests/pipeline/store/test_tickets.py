@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from pipeline.domain.errors import TicketNotFound
-from pipeline.domain.lifecycle import Stage, TicketStatus
+from pipeline.domain.lifecycle import IllegalMove, Move, Stage, TicketStatus
 from pipeline.domain.models import TicketSubmission, payload_fingerprint
 from pipeline.store.intake import IdempotencyConflict
 from pipeline.store.tickets import TicketStore, append_audit
@@ -83,10 +83,29 @@ def test_move_only_from_the_expected_state(any_store: TicketStore) -> None:
     assert any_store.get(ticket_id).status == "classified"
 
 
+def test_a_move_the_lifecycle_forbids_raises_before_any_write(any_store: TicketStore) -> None:
+    ticket_id = submit(any_store)
+    with pytest.raises(IllegalMove), any_store.transaction() as session:
+        any_store.move(
+            session, ticket_id, expected=TicketStatus.received, values={"status": "done"}
+        )
+    with pytest.raises(IllegalMove), any_store.transaction() as session:
+        any_store.move(
+            session,
+            ticket_id,
+            expected=TicketStatus.received,
+            values={"status": "classified"},
+            operation=Move.route,
+        )
+    assert any_store.get(ticket_id).status == "received"
+
+
 def test_a_failed_transaction_keeps_neither_state_nor_event(any_store: TicketStore) -> None:
     ticket_id = submit(any_store)
     with pytest.raises(RuntimeError), any_store.transaction() as session:
-        any_store.move(session, ticket_id, expected=None, values={"status": "classified"})
+        any_store.move(
+            session, ticket_id, expected=TicketStatus.received, values={"status": "classified"}
+        )
         append_audit(session, ticket_id, Stage.classify, "classified")
         raise RuntimeError("crash between the two writes")
     assert any_store.get(ticket_id).status == "received"

@@ -29,15 +29,14 @@ from pipeline.domain.errors import (
     LLMUnavailable,
 )
 from pipeline.settings import Settings
-from tests.support.gemini_stub import (
-    BatchPlan,
-    GeminiStub,
+from pipeline.testing.gemini_batches import BatchPlan
+from pipeline.testing.gemini_responses import (
     answer_every_ticket,
     error_response,
     group_answer_json,
-    running_stub,
     text_response,
 )
+from pipeline.testing.gemini_stub import GeminiStub, running_stub
 
 CATEGORIES = {"billing": "charges", "shipping": "parcels", "technical": "bugs"}
 
@@ -245,7 +244,7 @@ def test_api_errors_are_mapped(stub: GeminiStub) -> None:
 def test_vertex_ai_is_refused_before_spending_budget(stub: GeminiStub) -> None:
     budget = CountingBudget()
     gemini = make_gemini(stub, budget)
-    gemini.client = SimpleNamespace(vertexai=True)  # type: ignore[assignment]
+    gemini.transport.client = SimpleNamespace(vertexai=True)  # type: ignore[assignment]
     with pytest.raises(ConfigurationError):
         submit_batch(gemini, groups_of(1))
     assert budget.acquired == []

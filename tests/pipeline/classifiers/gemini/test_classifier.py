@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import socket
@@ -12,25 +13,26 @@ import pytest
 
 from pipeline.adapters.decision_cache import InMemoryDecisionCache
 from pipeline.adapters.llm_budget import build_budget
-from pipeline.classifiers.gemini.classifier import GeminiClassifier, make_client
-from pipeline.classifiers.prompt import PROMPT_VERSION, LLMBadAnswer
+from pipeline.classifiers.gemini.classifier import GeminiClassifier
+from pipeline.classifiers.gemini.transport import make_client
+from pipeline.classifiers.prompt import PROMPT_VERSION
 from pipeline.domain.classification import TicketText, Urgency
 from pipeline.domain.errors import (
     ConfigurationError,
+    LLMBadAnswer,
     LLMBudgetExhausted,
     LLMRejected,
     LLMUnavailable,
 )
 from pipeline.settings import Settings
-from tests.support.gemini_stub import (
-    GeminiStub,
+from pipeline.testing.gemini_responses import (
     RecordedRequest,
     StubResponse,
     classification_json,
     error_response,
-    running_stub,
     text_response,
 )
+from pipeline.testing.gemini_stub import GeminiStub, running_stub
 
 API_KEY = "AIzaTEST-never-log-me-0123456789"
 CATEGORIES = {
@@ -81,7 +83,9 @@ def test_success_sends_schema_instruction_and_key_header(
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, the SDK's and httpx2's included
     classifier = make(stub)
-    decision, details = classifier.classify_with_details(TICKET)
+    result = classifier.classify_with_details(TICKET)
+    decision, details = result.decision, result.call
+    assert details is not None and result.as_audit() == details.as_audit()
 
     assert decision.category == "billing" and decision.urgency is Urgency.normal
     assert decision.classifier == "gemini"
@@ -141,6 +145,9 @@ def test_429_and_5xx_are_transient_with_retry_after(
         classifier.classify(TICKET)
     assert not isinstance(caught.value, LLMRejected)
     assert caught.value.retry_after == expected
+    # Rate limiting is a property of the error, not of its text.
+    assert caught.value.rate_limited is (response.status == 429)
+    assert type(caught.value) is LLMUnavailable  # its name is in the audit trail
     assert len(stub.recorded()) == 1  # the SDK did not retry behind the budget's back
     assert classifier.last_call is not None and classifier.last_call.error is not None
 
@@ -148,8 +155,9 @@ def test_429_and_5xx_are_transient_with_retry_after(
 @pytest.mark.parametrize("code", [408, 500, 502, 503, 504])
 def test_transient_status_codes(stub: GeminiStub, code: int) -> None:
     stub.enqueue(error_response(code, "INTERNAL", "backend error"))
-    with pytest.raises(LLMUnavailable, match=str(code)):
+    with pytest.raises(LLMUnavailable, match=str(code)) as caught:
         make(stub).classify(TICKET)
+    assert caught.value.rate_limited is False
     assert len(stub.recorded()) == 1
 
 
@@ -264,7 +272,8 @@ def test_pii_never_reaches_the_provider(stub: GeminiStub) -> None:
         ),
     )
     classifier = make(stub)
-    _decision, details = classifier.classify_with_details(ticket)
+    details = classifier.classify_with_details(ticket).call
+    assert details is not None
     assert details.pii_masked == ("card", "email", "iban", "phone")
     [request] = stub.recorded()
     wire = request.text + json.dumps(request.headers)
@@ -282,7 +291,9 @@ def test_cache_hit_sends_nothing(stub: GeminiStub) -> None:
     same_text = TicketText(
         id="t-2", subject="  CHARGED   twice ", description="my card was charged\ntwice."
     )
-    again, details = classifier.classify_with_details(same_text)
+    result = classifier.classify_with_details(same_text)
+    again, details = result.decision, result.call
+    assert details is not None
     assert again == first and details.cache_hit is True
     assert details.prompt_tokens is None and details.latency_ms is None
     assert len(stub.recorded()) == 1
@@ -342,12 +353,15 @@ def test_vertex_client_when_a_project_is_set(monkeypatch: pytest.MonkeyPatch) ->
 def test_config_is_built_once_and_every_call_sends_the_same_schema(stub: GeminiStub) -> None:
     # The SDK rewrites a dict response_schema in place: the shared config must not drift.
     classifier = make(stub, llm_cache_ttl_s=0)
-    schema_before = classifier.schema.model_dump()
+    schema_before = copy.deepcopy(classifier.schema)
     for n in range(3):
         classifier.classify(TicketText(description=f"My card was charged twice ({n})."))
     configs = [request.body["generationConfig"] for request in stub.recorded()]
     assert len(configs) == 3 and configs[0] == configs[1] == configs[2]
     assert configs[0]["responseSchema"]["properties"]["category"]["enum"] == list(CATEGORIES)
-    assert classifier.schema.model_dump() == schema_before
-    system = stub.recorded()[0].body["systemInstruction"]
-    assert classifier._config(system["parts"][0]["text"]) is classifier._built
+    assert classifier.schema == schema_before
+    system = stub.recorded()[0].body["systemInstruction"]["parts"][0]["text"]
+    transport = classifier.transport
+    assert transport.config(system, classifier.schema) is transport.config(
+        system, classifier.schema
+    )

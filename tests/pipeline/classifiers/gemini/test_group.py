@@ -10,11 +10,12 @@ import pytest
 from pipeline.adapters.decision_cache import InMemoryDecisionCache
 from pipeline.adapters.llm_budget import build_budget
 from pipeline.classifiers.gemini.classifier import GeminiClassifier
-from pipeline.classifiers.gemini.group import classify_group, parse_group_answer
-from pipeline.classifiers.prompt import LLMBadAnswer
+from pipeline.classifiers.group_prompt import parse_group_answer
 from pipeline.domain.classification import TicketText
+from pipeline.domain.errors import LLMBadAnswer
 from pipeline.settings import Settings
-from tests.support.gemini_stub import GeminiStub, running_stub, text_response
+from pipeline.testing.gemini_responses import text_response
+from pipeline.testing.gemini_stub import GeminiStub, running_stub
 
 CATEGORIES = {"billing": "charges", "shipping": "parcels", "technical": "bugs"}
 
@@ -72,7 +73,8 @@ def test_one_request_for_the_group_and_a_partial_answer(stub: GeminiStub) -> Non
     ]
     stub.enqueue(text_response(json.dumps({"results": [answer("t0"), answer("t3", "shipping")]})))
 
-    answers, details = classify_group(gemini, tickets, queue="backfill")
+    result = gemini.classify_group(tickets, queue="backfill")
+    answers, details = result.decisions, result.as_audit()
 
     assert {k: v.category for k, v in answers.items()} == {"t0": "billing", "t3": "shipping"}
     assert (details["group_size"], details["answered"]) == (5, 2)
