@@ -15,7 +15,6 @@ from ingest_api.errors import register_error_handlers
 from ingest_api.health import health
 from ingest_api.instrumentation import register_ingest_metrics
 from ingest_api.openapi import build_openapi
-from ingest_api.rate_limits import KeyRateLimiter
 from ingest_api.tickets import tickets
 from pipeline.domain.errors import ConfigurationError
 from pipeline.settings import Settings
@@ -54,10 +53,7 @@ def create_app(
         intake=services.intake,
         celery=celery_app or create_celery_app(settings),
         keys=services.key_verifier,
-        # The `limits` package's own Redis storage (its client, its timeouts).
-        rate_limiter=KeyRateLimiter(
-            settings.rate_limit, settings.shared_redis_url() or "memory://"
-        ),
+        rate_limiter=services.rate_limiter,
         circuits=services.circuit_breaker,
         state_collector=services.state_collector,
         routing=services.routing,

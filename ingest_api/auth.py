@@ -58,7 +58,15 @@ def requires(role: Role) -> Callable[[F], F]:
                     f"a {verified.role.value} key cannot do this",
                     {"required_role": role.value, "key_role": verified.role.value},
                 )
-            api_context().rate_limiter.check(verified.name)
+            exceeded = api_context().rate_limiter.hit(verified.name)
+            if exceeded is not None:
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"rate limit {exceeded.limit} exceeded for this key",
+                    {"limit": exceeded.limit, "retry_after_s": exceeded.retry_after_s},
+                    {"Retry-After": str(exceeded.retry_after_s)},
+                )
             g.api_key = verified
             return view(*args, **kwargs)
 

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from celery import Celery
 from flask import current_app
 
-from ingest_api.rate_limits import KeyRateLimiter
 from pipeline.domain.routing import RoutingTable
 from pipeline.operations.api_keys import KeyVerifier
-from pipeline.ports import CircuitBreaker
+from pipeline.ports import CircuitBreaker, RateLimiter
 from pipeline.settings import Settings
 from pipeline.store.group_commit import GroupCommitIntake
 from pipeline.store.tickets import TicketStore
@@ -26,7 +25,7 @@ class ApiContext:
     intake: GroupCommitIntake
     celery: Celery
     keys: KeyVerifier
-    rate_limiter: KeyRateLimiter
+    rate_limiter: RateLimiter
     circuits: CircuitBreaker
     state_collector: PipelineStateCollector
     routing: RoutingTable

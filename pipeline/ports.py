@@ -179,6 +179,36 @@ class CircuitBreaker(Protocol):
         ...
 
 
+# --- ingest ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateLimitExceeded:
+    """A limit a key went over, and when to come back."""
+
+    limit: str
+    retry_after_s: int
+
+
+class RateLimiter(Protocol):
+    """Requests per API key in windows shared by every API process."""
+
+    def hit(self, key_name: str) -> RateLimitExceeded | None:
+        """Count one request; the limit it broke, or None to let it through."""
+        ...
+
+
+# --- broker ---------------------------------------------------------------------------------
+
+
+class QueueDepths(Protocol):
+    """How many messages wait in each broker queue, for the status screen and metrics."""
+
+    def depths(self) -> dict[str, int | None]:
+        """Messages waiting per queue name; None where the broker cannot say."""
+        ...
+
+
 # --- worker safety -------------------------------------------------------------------------
 
 

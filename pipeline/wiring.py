@@ -17,7 +17,14 @@ from pipeline.adapters.stage_runs import build_stage_run_counter
 from pipeline.domain.errors import ConfigurationError
 from pipeline.domain.routing import RoutingTable, load_routing
 from pipeline.operations.api_keys import KeyVerifier
-from pipeline.ports import CircuitBreaker, Classifier, DepartmentClient, StageRunCounter
+from pipeline.ports import (
+    CircuitBreaker,
+    Classifier,
+    DepartmentClient,
+    QueueDepths,
+    RateLimiter,
+    StageRunCounter,
+)
 from pipeline.settings import ClassifierChoice, Settings
 from pipeline.store.engine import create_store_engine
 from pipeline.store.migrate import ensure_schema
@@ -42,6 +49,16 @@ def open_store(
     if migrate:
         ensure_schema(engine)
     return TicketStore(engine)
+
+
+def build_queue_depths(settings: Settings) -> QueueDepths:
+    """Queue lengths from the Redis broker, or unknown for any other broker."""
+    from pipeline.adapters.queue_depths import RedisQueueDepths, UnknownQueueDepths
+
+    # The broker's own lists: a separate TRIAGE_REDIS_URL holds counters, not the queues.
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return RedisQueueDepths(settings.broker_url)
+    return UnknownQueueDepths()
 
 
 def build_classifier(settings: Settings, routing: RoutingTable, local: Classifier) -> Classifier:
@@ -187,7 +204,19 @@ class Services:
         # prometheus_client at its multiprocess directory, not when wiring is imported.
         from pipeline.telemetry.metrics import PipelineStateCollector
 
-        return PipelineStateCollector(self.store, self.settings.shared_redis_url())
+        return PipelineStateCollector(self.store, self.queue_depths)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """Per-key request limits, shared by every API process through Redis when there is one."""
+        from pipeline.adapters.rate_limiter import build_rate_limiter
+
+        return build_rate_limiter(self.settings.rate_limit, self.settings.shared_redis_url())
+
+    @cached_property
+    def queue_depths(self) -> QueueDepths:
+        """Messages waiting per broker queue (known only for a Redis broker)."""
+        return build_queue_depths(self.settings)
 
 
 def build_services(settings: Settings) -> Services:

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 import pipeline.telemetry.metrics
+from pipeline.adapters.queue_depths import UnknownQueueDepths
 from pipeline.domain.lifecycle import Queue
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
@@ -325,7 +326,7 @@ def exposed_metrics() -> dict[str, frozenset[str]]:
                 exposed[family.name + "_sum"] = labels
             else:
                 exposed[family.name] = labels
-    collector = PipelineStateCollector(cast(TicketStore, _UnreachableStore()), None)
+    collector = PipelineStateCollector(cast(TicketStore, _UnreachableStore()), UnknownQueueDepths())
     for family in collector.collect():
         exposed[family.name] = frozenset(family._labelnames)  # type: ignore[attr-defined]
     return exposed

@@ -43,8 +43,8 @@ def render_status(report: StatusReport, budget_per_minute: int) -> str:
 @click.command()
 def status() -> None:
     """Queue depths, tickets by status, top failures, stage p50/p95, LLM budget use."""
-    from pipeline.wiring import open_store
+    from pipeline.wiring import build_queue_depths, open_store
 
     settings = Settings()
-    report = gather_status(open_store(settings), settings.shared_redis_url())
+    report = gather_status(open_store(settings), build_queue_depths(settings))
     click.echo(render_status(report, settings.llm_requests_per_minute))

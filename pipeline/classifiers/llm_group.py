@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from pipeline.classifiers.group_prompt import (
     GROUP_PROMPT_VERSION,
@@ -14,9 +14,23 @@ from pipeline.classifiers.group_prompt import (
 from pipeline.classifiers.prompt import estimate_tokens, mask_ticket
 from pipeline.domain.classification import GroupCall, GroupResult, TicketText
 from pipeline.domain.errors import LLMBudgetExhausted
+from pipeline.ports import LLMBudget, LLMTransport
 
-if TYPE_CHECKING:
-    from pipeline.classifiers.llm import LLMClassifier
+
+class GroupingLLM(Protocol):
+    """What a grouped request needs of its LLM classifier (`LLMClassifier` has it all)."""
+
+    name: str
+    model: str
+    group_schema: Any
+    budget: LLMBudget
+    transport: LLMTransport
+
+    @property
+    def categories(self) -> Mapping[str, str]:
+        """Category name -> description, as the routing file has them."""
+        ...
+
 
 ANSWER_TOKENS_PER_TICKET = 60  # each ticket's entry in the answer list
 
@@ -37,7 +51,7 @@ def group_estimate(system: str, contents: str, size: int) -> int:
     return estimate_tokens(system, contents) + ANSWER_TOKENS_PER_TICKET * size
 
 
-def classify_group(llm: LLMClassifier, tickets: Sequence[TicketText], *, queue: str) -> GroupResult:
+def classify_group(llm: GroupingLLM, tickets: Sequence[TicketText], *, queue: str) -> GroupResult:
     """One budgeted request for the whole group; the valid answers and the call's details."""
     masked, kinds = mask_group(tickets)
     system, contents = build_group_prompt(masked, llm.categories)

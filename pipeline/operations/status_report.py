@@ -9,9 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipeline.adapters.queue_depths import queue_depths
 from pipeline.domain.lifecycle import TicketStatus
-from pipeline.ports import OperatorStores
+from pipeline.ports import OperatorStores, QueueDepths
 
 RECENT_EVENTS = 5000  # enough for stable percentiles, bounded for a big store
 
@@ -46,7 +45,7 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
 
 
-def gather_status(store: OperatorStores, redis_url: str | None) -> StatusReport:
+def gather_status(store: OperatorStores, queues: QueueDepths) -> StatusReport:
     """Read everything the status screen shows."""
     now = datetime.now(UTC)
     figures = store.reports.status_figures(
@@ -65,7 +64,7 @@ def gather_status(store: OperatorStores, redis_url: str | None) -> StatusReport:
         elif detail.get("classifier") == "gemini":
             _count_llm(llm, detail)
     return StatusReport(
-        queue_depths=queue_depths(redis_url),
+        queue_depths=queues.depths(),
         statuses_last_hour=figures.statuses_since,
         pending=figures.pending,
         top_failures=[(str(error or "unknown")[:120], n) for error, n in figures.top_failures],

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.domain.operator import ApiKey, ApiKeyError, Role, StoredKey
+from pipeline.store.engine import Sessions
 from pipeline.store.schema import ApiKeyRow
-
-if TYPE_CHECKING:
-    from pipeline.store.tickets import TicketStore
 
 
 class SqlApiKeys:
     """The ApiKeyRepository on the tickets database."""
 
-    def __init__(self, store: TicketStore) -> None:
+    def __init__(self, store: Sessions) -> None:
         self._store = store
 
     def add(self, key: StoredKey) -> None:

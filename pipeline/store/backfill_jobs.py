@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select, update
 
@@ -14,17 +14,15 @@ from pipeline.domain.operator import (
     NewTicket,
     StoredTickets,
 )
+from pipeline.store.engine import Sessions
 from pipeline.store.intake import StoredBatch, new_ticket_row, store_new_tickets
 from pipeline.store.schema import BackfillJobRow, TicketRow, utcnow
-
-if TYPE_CHECKING:
-    from pipeline.store.tickets import TicketStore
 
 
 class SqlBackfill:
     """The BackfillRepository on the tickets database."""
 
-    def __init__(self, store: TicketStore) -> None:
+    def __init__(self, store: Sessions) -> None:
         self._store = store
 
     def add_job(self, job: BackfillJob) -> None:

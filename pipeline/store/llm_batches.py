@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,15 +19,13 @@ from pipeline.domain.lifecycle import Move, Stage, TicketStatus
 from pipeline.store.bulk import insert_audit_events
 from pipeline.store.fields import classified_values
 from pipeline.store.schema import TicketRow, utcnow
-
-if TYPE_CHECKING:
-    from pipeline.store.tickets import TicketStore
+from pipeline.store.transitions import TicketTransitions
 
 
 class SqlLLMBatches:
     """The LLMBatchLedger on the tickets database."""
 
-    def __init__(self, store: TicketStore) -> None:
+    def __init__(self, store: TicketTransitions) -> None:
         self._store = store
 
     def received_texts(self, job_id: str) -> list[TicketText]:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 
 from pipeline.domain.lifecycle import TicketStatus
 from pipeline.domain.operator import ERASED, KnownLabel, StatusFigures
+from pipeline.store.engine import Sessions
 from pipeline.store.schema import AuditEventRow, TicketRow
-
-if TYPE_CHECKING:
-    from pipeline.store.tickets import TicketStore
 
 TOP_FAILURES = 5
 
@@ -21,7 +18,7 @@ TOP_FAILURES = 5
 class SqlReports:
     """The ReportQueries on the tickets database."""
 
-    def __init__(self, store: TicketStore) -> None:
+    def __init__(self, store: Sessions) -> None:
         self._store = store
 
     def status_figures(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
@@ -11,10 +11,8 @@ from sqlalchemy.orm import Session
 from pipeline.domain.lifecycle import FINAL_STATUSES, Stage
 from pipeline.domain.operator import ERASED
 from pipeline.store.bulk import insert_audit_events
+from pipeline.store.engine import Sessions
 from pipeline.store.schema import TicketRow, utcnow
-
-if TYPE_CHECKING:
-    from pipeline.store.tickets import TicketStore
 
 # Everything that can hold the customer's words or identity; the skeleton (status, category,
 # department, timestamps, audit events) stays for statistics and accountability.
@@ -32,7 +30,7 @@ _BLANKED: dict[str, object] = {
 class SqlRetention:
     """The RetentionStore on the tickets database."""
 
-    def __init__(self, store: TicketStore) -> None:
+    def __init__(self, store: Sessions) -> None:
         self._store = store
 
     def erase_customer_batch(self, customer_id: str, *, actor: str, limit: int) -> int:

@@ -18,7 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
 
 from pipeline.domain.lifecycle import NEXT_STAGE
-from pipeline.ports import OperatorStores
+from pipeline.ports import OperatorStores, QueueDepths
 
 # Metric objects are process-wide by design (prometheus_client's model); with
 # PROMETHEUS_MULTIPROC_DIR set before they are created, every process writes its own file
@@ -58,9 +58,9 @@ LLM_CACHE_HITS = Counter("triage_llm_cache_hits_total", "Decisions served from t
 class PipelineStateCollector(Collector):
     """Scrape-time gauges: queue depth per queue, tickets by status (pending, or last hour)."""
 
-    def __init__(self, store: OperatorStores, broker_redis_url: str | None) -> None:
+    def __init__(self, store: OperatorStores, queues: QueueDepths) -> None:
         self._store = store
-        self._redis_url = broker_redis_url
+        self._queues = queues
 
     def collect(self) -> Iterable[Metric]:
         depth = GaugeMetricFamily(
@@ -79,12 +79,7 @@ class PipelineStateCollector(Collector):
         yield by_status
 
     def _queue_depths(self) -> Iterator[tuple[str, int]]:
-        if self._redis_url is None:
-            return
-        # Imported here: processes without a Redis broker never load the Redis adapter.
-        from pipeline.adapters.queue_depths import queue_depths
-
-        for queue, length in queue_depths(self._redis_url).items():
+        for queue, length in self._queues.depths().items():
             if length is not None:  # unreachable: the gauge is left out, not reported as 0
                 yield queue, length
 

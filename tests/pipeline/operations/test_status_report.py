@@ -7,6 +7,7 @@ from unittest import mock
 import fakeredis
 
 from pipeline.adapters.http_delivery import InMemoryDepartmentClient
+from pipeline.adapters.queue_depths import RedisQueueDepths
 from pipeline.classifiers.scripted import ScriptedClassifier
 from pipeline.domain.errors import DeliveryRejected
 from pipeline.domain.lifecycle import Stage
@@ -39,7 +40,7 @@ def test_status_counts_timings_and_failures(
     fake.rpush("live", b"m1", b"m2")
 
     with mock.patch("pipeline.adapters.queue_depths.redis_client", return_value=fake):
-        report = gather_status(store, "redis://fake")
+        report = gather_status(store, RedisQueueDepths("redis://fake"))
 
     assert report.queue_depths == {"live": 2, "backfill": 0}
     assert report.statuses_last_hour == {"done": 3, "failed": 1, "received": 1}
