@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipeline.domain.changes import FailedAttempt
 from pipeline.domain.errors import TransientError, describe_error
 from pipeline.domain.lifecycle import Stage
+from pipeline.domain.retry_policy import counts_as_attempt
 from pipeline.ports import TicketRepository
 
 
@@ -29,7 +30,7 @@ def record_failed_attempt(
         retry_in_s,
         attempt,
         # Waits of our own making (the LLM budget, an open circuit) use up no retries.
-        counts_as_attempt=error.counts_as_attempt if isinstance(error, TransientError) else True,
+        counts_as_attempt=counts_as_attempt(error),
         defer=defer_in_store,
     )
     store.record_attempt(ticket_id, failure)
