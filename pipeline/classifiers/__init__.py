@@ -1,0 +1,1 @@
+"""Classifiers: the offline model, LLM providers behind one transport port, the cascade."""

@@ -1,1 +1,1 @@
-"""pipeline/domain."""
+"""The domain: pure rules and values (lifecycle, decisions, routing, errors, retries), no I/O."""

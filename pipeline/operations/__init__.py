@@ -1,1 +1,1 @@
-"""pipeline/operations."""
+"""Operations people run: replay, corrections, retention, the sweeper, status, API keys."""

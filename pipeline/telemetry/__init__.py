@@ -1,1 +1,1 @@
-"""pipeline/telemetry."""
+"""Telemetry: Prometheus metrics (multiprocess-safe) and structured logging."""

@@ -1,1 +1,1 @@
-"""pipeline/classifiers/gemini."""
+"""Gemini through google-genai: the LLM transport, the classifier on it, the Batch API."""

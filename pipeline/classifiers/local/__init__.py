@@ -1,1 +1,1 @@
-"""pipeline/classifiers/local."""
+"""The offline classifier: text features, training, calibrated model files, evaluation."""
