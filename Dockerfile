@@ -13,14 +13,15 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
-# Dependencies first, read from pyproject.toml, so a code change does not reinstall them all.
-COPY pyproject.toml README.md ./
+# Dependencies first, read from pyproject.toml, so a code change does not reinstall them all;
+# at the versions constraints.txt pins (`make lock` refreshes it), as `make demo` installs.
+COPY pyproject.toml README.md LICENSE constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+    && pip install -c constraints.txt -r /tmp/requirements.txt
 
 # Only what pyproject.toml packages: no tests, benches or local state in the image.
-COPY celeryconfig.py ./
+COPY celeryconfig.py flowerconfig.py ./
 COPY pipeline ./pipeline
 COPY workers ./workers
 COPY ingest_api ./ingest_api

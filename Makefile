@@ -1,24 +1,48 @@
-# `make demo` and `make test` set everything up on a fresh machine: a .venv from pyproject.toml.
+# `make demo` and `make test` set everything up on a fresh machine: a .venv from pyproject.toml,
+# at the versions constraints.txt pins (`make lock` refreshes them).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench bench-quick clean
+.PHONY: demo run test lint typecheck bench bench-quick clean lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# constraints.txt anew: the newest versions pyproject.toml allows, installed into a fresh
+# virtualenv and frozen. Review the diff and run `make test` before committing it.
+LOCK_VENV := $(VENV)-lock
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/pip install --quiet -e '.[dev]'
+	{ echo "# Every package of a \`make demo\`/\`make test\` install, pinned: pip install -c constraints.txt."; \
+	  echo "# Generated $$(date -u +%Y-%m-%d) by \`make lock\` (a fresh venv, pip install -e '.[dev]',"; \
+	  echo "# pip freeze --exclude-editable), with $$($(LOCK_VENV)/bin/python -V) on $$(uname -sm)."; \
+	  echo "# Refresh: make lock; then make test, and commit the diff."; \
+	  $(LOCK_VENV)/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf $(LOCK_VENV)
 
 demo: $(STAMP)
 	$(BIN)/triage demo
 
+# The whole stack on this machine's PostgreSQL and Redis under honcho (Procfile); Ctrl-C stops
+# it. First use writes .env (deploy/local.env.example, generated secrets) and creates the
+# database. Options: make run RUN_ARGS='--api-bind 127.0.0.1:8080'
+run: $(STAMP)
+	$(BIN)/triage run $(RUN_ARGS)
+
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy pipeline workers ingest_api triage_cli celeryconfig.py
+	$(BIN)/mypy pipeline workers ingest_api triage_cli celeryconfig.py flowerconfig.py
 	$(BIN)/lint-imports
+	$(BIN)/deptry .
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -26,7 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy pipeline workers ingest_api triage_cli celeryconfig.py
+	$(BIN)/mypy pipeline workers ingest_api triage_cli celeryconfig.py flowerconfig.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench all
@@ -37,4 +61,4 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m bench all --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(LOCK_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

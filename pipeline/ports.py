@@ -39,6 +39,7 @@ from pipeline.domain.operator import (
     JobStatus,
     KnownLabel,
     NewTicket,
+    RetryingFigures,
     StatusFigures,
     StoredKey,
     StoredTickets,
@@ -377,6 +378,10 @@ class BackfillRepository(Protocol):
         """A job by id, or the newest one when `job_id` is None."""
         ...
 
+    def newest_with_tickets(self) -> BackfillJob | None:
+        """The newest job that stored tickets (a re-run that only skipped holds none)."""
+        ...
+
     def set_status(self, job_id: str, status: JobStatus) -> None:
         """Record where the job stands."""
         ...
@@ -432,11 +437,14 @@ class ReportQueries(Protocol):
         *,
         since: datetime,
         failures_since: datetime,
-        pending: Sequence[TicketStatus],
         events: Sequence[str],
         events_limit: int,
     ) -> StatusFigures:
-        """Counts by status since `since`, pending counts, top failures, recent events."""
+        """Tickets by current status, received/finished since `since`, failures, events."""
+        ...
+
+    def retrying(self, *, limit: int) -> RetryingFigures:
+        """Tickets not final whose current stage failed, in the `limit` largest error groups."""
         ...
 
     def state_counts(self, pending: Sequence[TicketStatus], since: datetime) -> dict[str, int]:
@@ -477,3 +485,29 @@ class OperatorStores(Protocol):
 
     @property
     def retention(self) -> RetentionStore: ...
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database stands against the code's migrations, or why it could not be read."""
+
+    error: str | None = None  # why the store did not answer (None: it did)
+    current: str | None = None
+    head: str | None = None
+    holds_tickets: bool = False
+
+
+class HealthProbes(Protocol):
+    """Looks at what a process depends on, read-only (`triage doctor`, start-up checks)."""
+
+    def store_schema(self) -> SchemaState:
+        """The store's schema revision against the code's, without migrating anything."""
+        ...
+
+    def reach(self, url: str) -> str | None:
+        """None when the server at `url` answers (Redis PING, else a TCP connect), else why not."""
+        ...
+
+    def classifier(self) -> str:
+        """Build the configured classifier and name it; raises when it cannot be built."""
+        ...

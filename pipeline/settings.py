@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+# `.env` in the working directory (`make run` writes one); TRIAGE_ENV_FILE names another file,
+# and an empty TRIAGE_ENV_FILE reads none (the test suite: a developer's .env must not leak in).
+ENV_FILE_VARIABLE = "TRIAGE_ENV_FILE"
+
+
+def env_file_path() -> Path | None:
+    """The dotenv file settings read besides the environment (None: none)."""
+    name = os.environ.get(ENV_FILE_VARIABLE, ".env")
+    return Path(name) if name else None
 
 
 class ClassifierChoice(StrEnum):
@@ -24,88 +41,272 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore")
 
-    database_url: str = "sqlite:///triage.db"
-    broker_url: str = "redis://127.0.0.1:6379/0"
-    # Redis for shared counters (LLM budget, rate limits); defaults to the broker when it is Redis.
-    redis_url: str | None = None
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then real environment variables, then the dotenv file (read when built)."""
+        dotenv = DotEnvSettingsSource(
+            settings_cls, env_file=env_file_path(), env_file_encoding="utf-8"
+        )
+        return init_settings, env_settings, dotenv, file_secret_settings
 
-    classifier: ClassifierChoice = ClassifierChoice.auto
-    local_model: Path | None = None
-    gemini_model: str = "gemini-2.5-flash"
-    gemini_base_url: str | None = None
-    gemini_api_key: SecretStr | None = None
-    gemini_timeout_ms: int = Field(default=20_000, ge=100)
-    gemini_vertex_project: str | None = None
-    gemini_vertex_location: str | None = None
-    confidence_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
-    # cascade: the LLM is asked only when the local model is less sure than this.
-    cascade_threshold: float = Field(default=0.85, ge=0.0, le=1.0)
+    database_url: str = Field(
+        default="sqlite:///triage.db",
+        description="SQLAlchemy URL of the store (PostgreSQL in production). An empty database "
+        "is migrated on first use, a stale one refused (run `triage db upgrade`); a relative "
+        "SQLite path is resolved against the working directory.",
+    )
+    broker_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Celery broker URL. When it is Redis it also holds the shared counters, "
+        "unless TRIAGE_REDIS_URL is set.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for the counters every process shares (LLM budget, rate limits, "
+        "circuit breakers, decision cache); unset: the broker, when it is Redis.",
+    )
+
+    classifier: ClassifierChoice = Field(
+        default=ClassifierChoice.auto,
+        description="Which classifier the classify stage uses: `auto` (Gemini when a Gemini "
+        "key is set, else local), `local`, `gemini`, or `cascade` (local first, the LLM only "
+        "when the local model is unsure).",
+    )
+    local_model: Path | None = Field(
+        default=None,
+        description="Model file written by `triage train` for the local classifier; unset: "
+        "a model built from the bundled samples on first use.",
+    )
+    gemini_model: str = Field(default="gemini-2.5-flash", description="Gemini model name.")
+    gemini_base_url: str | None = Field(
+        default=None,
+        description="Endpoint the Gemini SDK calls (a proxy or a stub); unset: the SDK's own.",
+    )
+    gemini_api_key: SecretStr | None = Field(
+        default=None,
+        description="Gemini API key; unset: GEMINI_API_KEY or GOOGLE_API_KEY from the environment.",
+    )
+    gemini_timeout_ms: int = Field(
+        default=20_000, ge=100, description="Timeout of one Gemini request, in milliseconds."
+    )
+    gemini_vertex_project: str | None = Field(
+        default=None,
+        description="Google Cloud project: call Gemini through Vertex AI (application default "
+        "credentials) instead of with an API key.",
+    )
+    gemini_vertex_location: str | None = Field(
+        default=None,
+        description="Vertex AI location (region) with TRIAGE_GEMINI_VERTEX_PROJECT; unset: the "
+        "SDK's default.",
+    )
+    confidence_threshold: float = Field(
+        default=0.55,
+        ge=0.0,
+        le=1.0,
+        description="Below this confidence a ticket goes to the review department.",
+    )
+    cascade_threshold: float = Field(
+        default=0.85,
+        ge=0.0,
+        le=1.0,
+        description="`cascade`: the LLM is asked only when the local model is less sure than this.",
+    )
 
     # One LLM budget shared by every worker process (the provider's quota is per project).
-    llm_requests_per_minute: int = Field(default=600, ge=1)
-    llm_tokens_per_minute: int = Field(default=1_000_000, ge=1)
-    llm_budget_window_s: int = Field(default=60, ge=1)
-    llm_backfill_share: float = Field(default=0.3, gt=0.0, le=1.0)
-    llm_cache_ttl_s: int = Field(default=7 * 24 * 3600, ge=0)
-    # When LLM retries are exhausted: the local decision and review, or fail the ticket.
-    # Backfills ask the classifier about this many tickets at once (one LLM request).
-    llm_group_size: int = Field(default=20, ge=1, le=100)
-    llm_fallback: str = Field(default="needs_review", pattern="^(needs_review|failed)$")
+    llm_requests_per_minute: int = Field(
+        default=600,
+        ge=1,
+        description="LLM requests per minute, one budget shared by every worker process (in "
+        "Redis).",
+    )
+    llm_tokens_per_minute: int = Field(
+        default=1_000_000, ge=1, description="LLM tokens per minute, in the same shared budget."
+    )
+    llm_budget_window_s: int = Field(
+        default=60,
+        ge=1,
+        description="Window of the shared LLM budget, in seconds (the per-minute amounts are "
+        "scaled to it).",
+    )
+    llm_backfill_share: float = Field(
+        default=0.3,
+        gt=0.0,
+        le=1.0,
+        description="Share of the LLM budget the backfill queue may use; live traffic always "
+        "keeps the rest.",
+    )
+    llm_cache_ttl_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=0,
+        description="Seconds an LLM decision is reused for identical normalised text; 0: no cache.",
+    )
+    llm_group_size: int = Field(
+        default=20,
+        ge=1,
+        le=100,
+        description="Backfills ask the classifier about this many tickets at once (one LLM "
+        "request).",
+    )
+    llm_fallback: str = Field(
+        default="needs_review",
+        pattern="^(needs_review|failed)$",
+        description="When LLM retries are exhausted: `needs_review` (the local decision, and "
+        "review) or `failed` (fail the ticket).",
+    )
 
-    routing_file: Path | None = None
-    review_department: str = "review"
+    routing_file: Path | None = Field(
+        default=None,
+        description="TOML or YAML routing file: categories (with descriptions) → departments "
+        "→ optional HTTP endpoint; unset: the bundled default, which records routings only.",
+    )
+    review_department: str = Field(
+        default="review",
+        description="Name of the review department (routing uses the routing file's own "
+        "`review_department`).",
+    )
 
-    delivery_timeout_s: float = Field(default=10.0, gt=0)
-    # Outbound: departments can verify us (Standard Webhooks, `whsec_…`).
-    delivery_signing_secret: SecretStr | None = None
-    # Inbound: sources that must sign their webhooks, each with its secrets (several while
-    # rotating), as JSON: {"zendesk": ["whsec_new", "whsec_old"]}.
-    webhook_secrets: dict[str, list[SecretStr]] = Field(default_factory=dict)
+    delivery_timeout_s: float = Field(
+        default=10.0, gt=0, description="Timeout of one delivery to a department, in seconds."
+    )
+    delivery_signing_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs every delivery (Standard Webhooks, `whsec_…`) so departments can "
+        "verify us; unset: deliveries are not signed.",
+    )
+    webhook_secrets: dict[str, list[SecretStr]] = Field(
+        default_factory=dict,
+        description="Sources that must sign their webhooks, each with its secrets (several "
+        'while rotating), as JSON: `{"zendesk": ["whsec_new", "whsec_old"]}`.',
+    )
 
     # Retry policy: Celery retries with exponential backoff and jitter, capped per attempt.
-    classify_max_retries: int = Field(default=5, ge=0)
-    route_max_retries: int = Field(default=30, ge=0)
-    # A department outage is retried for this long (from the first failure) before failing.
-    route_retry_horizon_s: int = Field(default=3600, ge=0)
-    circuit_threshold: int = Field(default=5, ge=1)
-    circuit_cooldown_s: float = Field(default=30.0, gt=0)
-    retry_backoff_max_s: int = Field(default=300, ge=1)
+    classify_max_retries: int = Field(
+        default=5, ge=0, description="Retries of a transient classify failure (the LLM)."
+    )
+    route_max_retries: int = Field(
+        default=30, ge=0, description="Retries of a transient route failure (a department)."
+    )
+    route_retry_horizon_s: int = Field(
+        default=3600,
+        ge=0,
+        description="A department outage is retried for this long, in seconds from the first "
+        "failure, before the ticket fails.",
+    )
+    circuit_threshold: int = Field(
+        default=5,
+        ge=1,
+        description="Consecutive delivery failures that open a department's circuit.",
+    )
+    circuit_cooldown_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds an open circuit waits before a delivery tries the department again.",
+    )
+    retry_backoff_max_s: int = Field(
+        default=300, ge=1, description="Cap of one retry's backoff, in seconds."
+    )
 
     # The guarantee lives in the store: the sweeper re-enqueues what did not finish in time.
-    visibility_timeout: int = Field(default=3600, ge=5)
-    sweep_after: int = Field(default=600, ge=1)
-    sweep_interval: int = Field(default=30, ge=1)
-    max_deliveries: int = Field(default=5, ge=1)
+    visibility_timeout: int = Field(
+        default=3600,
+        ge=5,
+        description="Seconds before Redis hands an unacknowledged message to another worker.",
+    )
+    sweep_after: int = Field(
+        default=600,
+        ge=1,
+        description="Seconds a ticket may sit in a stage before the sweeper re-enqueues it.",
+    )
+    sweep_interval: int = Field(
+        default=30, ge=1, description="Seconds between two sweeps (`triage beat` runs them)."
+    )
+    max_deliveries: int = Field(
+        default=5,
+        ge=1,
+        description="A stage whose worker died this many times on a ticket fails the ticket "
+        "(a poison message).",
+    )
 
-    task_soft_time_limit: int = Field(default=120, ge=1)
-    task_time_limit: int = Field(default=180, ge=1)
-    worker_shutdown_grace_s: float = Field(default=30.0, ge=0)
+    task_soft_time_limit: int = Field(
+        default=120, ge=1, description="Seconds a stage may run before it is asked to stop."
+    )
+    task_time_limit: int = Field(
+        default=180, ge=1, description="Seconds a stage may run before its worker is killed."
+    )
+    worker_shutdown_grace_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="On shutdown, seconds a worker gives running tasks to finish.",
+    )
 
-    # Keyed hash of API keys: HMAC-SHA256(pepper, key). Required by `triage api` and `triage keys`.
-    api_key_pepper: SecretStr | None = None
-    api_key_cache_s: float = Field(default=30.0, ge=0)
-    # Per key, shared by every API process (Redis); `limits` syntax, `;` between several.
-    rate_limit: str = "100/second;3000/minute"
+    # Keyed hash of API keys: HMAC-SHA256(pepper, key).
+    api_key_pepper: SecretStr | None = Field(
+        default=None,
+        description="Server secret of the API-key hashes; required by `triage api` and "
+        "`triage keys`. Keep it stable: a new pepper makes every key answer 401.",
+    )
+    api_key_cache_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds the API remembers a checked key (a revoked key works this long).",
+    )
+    rate_limit: str = Field(
+        default="100/second;3000/minute",
+        description="Requests per API key, shared by every API process (Redis); `limits` "
+        "syntax, `;` between several.",
+    )
 
-    # Group commit: concurrent POST /tickets share one transaction, at most this many tickets
-    # each (every request still answers only after its own commit); 1 commits each alone.
-    ingest_commit_batch: int = Field(default=64, ge=1, le=1000)
+    ingest_commit_batch: int = Field(
+        default=64,
+        ge=1,
+        le=1000,
+        description="Group commit: at most this many concurrent `POST /tickets` share one "
+        "transaction (each still answers after its own commit); 1: each commits alone.",
+    )
 
-    # PostgreSQL synchronous_commit=off for this process's writes: for backfill workers (and
-    # `triage backfill`, which always uses it). A database crash may then lose the last
-    # fraction of a second of commits, which is safe only for work that is redone: a backfill
-    # batch comes back with --resume, a stage with the sweeper. Live traffic keeps it off, so
-    # backfills stop competing with live commits for WAL flushes.
-    async_commit: bool = False
+    # A database crash may then lose the last fraction of a second of commits, which is safe
+    # only for work that is redone: a backfill batch comes back with --resume, a stage with
+    # the sweeper. Live traffic keeps it off, so backfills stop competing with live commits
+    # for WAL flushes.
+    async_commit: bool = Field(
+        default=False,
+        description="PostgreSQL `synchronous_commit=off` for this process's writes: for "
+        "backfill-only workers (`triage backfill` always uses it).",
+    )
 
-    max_metadata_bytes: int = Field(default=16_384, ge=0)
-    max_ticket_bytes: int = Field(default=1_048_576, ge=1024)
+    max_metadata_bytes: int = Field(
+        default=16_384,
+        ge=0,
+        description="Largest `metadata` (the body's unknown fields) a ticket may carry, in "
+        "bytes; more is refused (422).",
+    )
+    max_ticket_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest request body `POST /tickets` accepts, in bytes (413 above).",
+    )
 
-    # Flower: basic auth as "user:password" (its API answers 401 without auth).
-    flower_basic_auth: SecretStr | None = None
+    flower_basic_auth: SecretStr | None = Field(
+        default=None,
+        description="Flower's basic auth as `user:password` (several separated by commas). "
+        "Required: without it `triage flower` and `celery -A workers flower` refuse to start.",
+    )
+    flower_address: str = Field(default="127.0.0.1", description="Address Flower listens on.")
+    flower_port: int = Field(default=5555, ge=1, le=65535, description="Port Flower listens on.")
 
-    log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
-    log_level: str = "INFO"
+    log_format: str = Field(
+        default="auto",
+        pattern="^(auto|json|text)$",
+        description="`json` (one object per line), `text`, or `auto`: JSON off a terminal.",
+    )
+    log_level: str = Field(default="INFO", description="Level of the root logger.")
 
     @field_validator("database_url")
     @classmethod
@@ -138,3 +339,36 @@ class Settings(BaseSettings):
         if self.broker_url.startswith(("redis://", "rediss://")):
             return self.broker_url
         return None
+
+
+# TRIAGE_-prefixed names that are legitimately not settings (read by the test suite).
+NOT_SETTINGS = frozenset({"TRIAGE_TEST_POSTGRES_URL", ENV_FILE_VARIABLE})
+
+
+def unknown_setting_names(names: Iterable[str]) -> list[tuple[str, str | None]]:
+    """Each `TRIAGE_*` name that is no setting, with the closest setting's name (or None)."""
+    prefix = "TRIAGE_"
+    known = {prefix + field.upper() for field in Settings.model_fields}
+    unknown = []
+    for name in sorted(set(names)):
+        upper = name.upper()  # pydantic-settings matches names case-insensitively
+        if upper.startswith(prefix) and upper not in known and upper not in NOT_SETTINGS:
+            close = _closest_field(upper[len(prefix) :].lower())
+            unknown.append((name, prefix + close.upper() if close else None))
+    return unknown
+
+
+def _closest_field(word: str) -> str | None:
+    # Against each field and its tails (`api_key_pepper`, `key_pepper`, `pepper`): a typo of
+    # the whole name (CLASSIFER) and a shortened one (PEPER) both find their setting.
+    best, score = None, 0.0
+    for field in sorted(Settings.model_fields):
+        parts = field.split("_")
+        for start in range(len(parts)):
+            ratio = difflib.SequenceMatcher(None, word, "_".join(parts[start:])).ratio()
+            ratio += 0.01 if start == 0 else 0.0  # the whole name wins a tie
+            if ratio > score:
+                best, score = field, ratio
+        if field.startswith(word + "_") and score < 0.9:  # ROUTING: routing_file
+            best, score = field, 0.9
+    return best if score >= 0.75 else None

@@ -21,8 +21,10 @@ from pipeline.ports import (
     CircuitBreaker,
     Classifier,
     DepartmentClient,
+    HealthProbes,
     QueueDepths,
     RateLimiter,
+    SchemaState,
     StageRunCounter,
 )
 from pipeline.settings import ClassifierChoice, Settings
@@ -61,16 +63,25 @@ def build_queue_depths(settings: Settings) -> QueueDepths:
     return UnknownQueueDepths()
 
 
+def llm_key_problem(settings: Settings) -> str | None:
+    """What an LLM classifier lacks to call its provider (None: nothing, or no LLM is used)."""
+    choice = settings.effective_classifier()
+    if choice is ClassifierChoice.local or settings.gemini_key() or settings.gemini_vertex_project:
+        return None
+    return (
+        f"TRIAGE_CLASSIFIER={choice.value} needs GEMINI_API_KEY (or GOOGLE_API_KEY, or "
+        "TRIAGE_GEMINI_VERTEX_PROJECT with TRIAGE_GEMINI_VERTEX_LOCATION)"
+    )
+
+
 def build_classifier(settings: Settings, routing: RoutingTable, local: Classifier) -> Classifier:
     """The classifier `TRIAGE_CLASSIFIER` names (`auto`: Gemini with an API key, else local)."""
     choice = settings.effective_classifier()
     if choice is ClassifierChoice.local:
         return local
-    if settings.gemini_key() is None and not settings.gemini_vertex_project:
-        raise ConfigurationError(
-            f"TRIAGE_CLASSIFIER={choice.value} needs GEMINI_API_KEY (or GOOGLE_API_KEY, or "
-            "TRIAGE_GEMINI_VERTEX_PROJECT with TRIAGE_GEMINI_VERTEX_LOCATION)"
-        )
+    problem = llm_key_problem(settings)
+    if problem is not None:
+        raise ConfigurationError(problem)
     from pipeline.adapters.decision_cache import build_decision_cache
     from pipeline.adapters.llm_budget import build_budget
     from pipeline.classifiers.cascade import CascadeClassifier
@@ -224,3 +235,35 @@ def build_services(settings: Settings) -> Services:
     services = Services(settings)
     services.store  # noqa: B018 -- migrate (or refuse a stale schema) before any work
     return services
+
+
+class ServerProbes:
+    """HealthProbes on the configured servers; the classifier is the one `services` holds."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def store_schema(self) -> SchemaState:
+        """The store's schema state, read-only."""
+        from pipeline.store.health import read_schema_state
+
+        return read_schema_state(self.services.settings.database_url)
+
+    def reach(self, url: str) -> str | None:
+        """None when the server at `url` answers, else why not."""
+        from pipeline.adapters.probes import reach
+
+        return reach(url)
+
+    def classifier(self) -> str:
+        """Build (load) the configured classifier and name it."""
+        problem = llm_key_problem(self.services.settings)
+        if problem is not None:  # said before loading the local model, which takes a moment
+            raise ConfigurationError(problem)
+        classifier = self.services.classifier
+        return f"{classifier.name} ({classifier.model_version})"
+
+
+def build_health_probes(services: Services) -> HealthProbes:
+    """What `triage doctor` and the start-up checks look through."""
+    return ServerProbes(services)

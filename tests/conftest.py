@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from pipeline.store.memory import InMemoryTicketRepository
 from pipeline.store.tickets import TicketStore
 from pipeline.wiring import Services, open_store
 from tests.support.servers import postgres_database
+
+# No dotenv file in tests, nor in the processes they start: a developer's .env (`make run`
+# writes one in the checkout) must not change what a test sees. tests/triage_cli/test_run.py
+# turns it back on for its own stack.
+os.environ["TRIAGE_ENV_FILE"] = ""
 
 TEST_PEPPER = "test-pepper-not-a-real-secret"
 EXAMPLE_ROUTING = Path(__file__).parent.parent / "pipeline" / "data" / "routing.example.toml"

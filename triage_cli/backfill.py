@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -17,14 +18,23 @@ from pipeline.backfill.jobs import (
     add_enqueued,
     create_job,
     get_job,
+    job_holding_tickets,
     job_ticket_statuses,
     set_job_status,
     unfinished_count,
 )
 from pipeline.backfill.loader import BatchOutcome, load_rows
-from pipeline.backfill.sources import SourceError, parse_mapping, read_rows
+from pipeline.backfill.sources import (
+    SourceError,
+    SourceRow,
+    check_source,
+    parse_mapping,
+    read_rows,
+    source_size,
+)
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
+from triage_cli.progress import Tracker, summary, tracking
 
 EXIT_OK, EXIT_REJECTS, EXIT_USAGE = 0, 1, 2
 
@@ -55,7 +65,7 @@ def backfill() -> None:
     "--rejects",
     type=click.Path(path_type=Path),
     default=None,
-    help="reject file (default: FILE.rejects.csv)",
+    help="reject file, rewritten by each run (default: FILE.rejects.csv)",
 )
 @click.option(
     "--llm-batch",
@@ -80,18 +90,22 @@ def run(
     from workers.celery_app import default_app
     from workers.chains import enqueue_groups_after_commit
 
+    if resume_job is None:
+        # Before the store is opened and a job created: a run that cannot store one row
+        # fails at once with the reason, instead of starting a job that rejects every row.
+        _check_input(file, mapping)
     settings = Settings()
+    if llm_batch and settings.gemini_key() is None:
+        _usage("--llm-batch needs GEMINI_API_KEY (the Gemini Developer API)")
     # Rows committed asynchronously: a database crash can only lose batches --resume redoes.
     store = open_store(settings, async_commit=True)
     try:
         job = _start_or_resume(store, file, mapping, source, deliver, resume_job)
         rows = read_rows(Path(job.path), parse_mapping(job.options.get("map")))
     except (SourceError, JobNotFound) as error:
-        click.echo(f"backfill: {error}", err=True)
-        sys.exit(EXIT_USAGE)
+        _usage(error)
     app = default_app()
     reject_path = rejects or Path(f"{job.path}.rejects.csv")
-    progress = _Progress(job)
 
     def publish(ticket_ids: list[str]) -> int:
         if llm_batch:
@@ -101,20 +115,26 @@ def run(
             add_enqueued(store, job.id, sent)
         return sent
 
-    with open(reject_path, "a", newline="", encoding="utf-8") as reject_file:
+    # One run's rejects: a re-run rewrites the file; a resume continues its own job's file.
+    mode = "a" if resume_job is not None else "w"
+    with (
+        open(reject_path, mode, newline="", encoding="utf-8") as reject_file,
+        tracking("backfill", total=source_size(Path(job.path)), unit="rows") as tracker,
+    ):
         writer = csv.writer(reject_file)
         if reject_file.tell() == 0:
             writer.writerow(["line", "reason"])
+        counts = _Counts(tracker)
 
         def on_batch(outcome: BatchOutcome, published: int) -> None:
             writer.writerows((r.line, r.reason) for r in outcome.rejects)
-            progress.batch(outcome, published)
+            counts.batch(outcome)
 
         try:
             load_rows(
                 store,
                 job,
-                rows,
+                counts.reading(rows),
                 batch_size=batch_size,
                 deliver=bool(job.options.get("deliver")),
                 max_metadata_bytes=settings.max_metadata_bytes,
@@ -123,17 +143,20 @@ def run(
             )
         except (KeyboardInterrupt, SourceError) as error:
             set_job_status(store, job.id, JobStatus.interrupted)
+            tracker.stop()
             click.echo(
-                f"\nbackfill interrupted ({error or 'Ctrl-C'}); resume with "
+                f"backfill interrupted ({error or 'Ctrl-C'}); resume with "
                 f"`triage backfill --resume {job.id}`",
                 err=True,
             )
             sys.exit(EXIT_USAGE if isinstance(error, SourceError) else 130)
     if llm_batch:
-        _classify_with_batch_api(store, settings, job.id, poll_interval)
+        from triage_cli.backfill_batch import classify_with_batch_api
+
+        classify_with_batch_api(store, settings, job.id, poll_interval)
     set_job_status(store, job.id, JobStatus.stored)
     final = get_job(store, job.id)
-    click.echo(f"\n{_summary(final)}")
+    summary(_summary(final))
     if final.rejected:
         click.echo(f"rejected rows: {reject_path}", err=True)
     if wait:
@@ -144,18 +167,45 @@ def run(
 @backfill.command("status")
 @click.argument("job_id", required=False)
 def status(job_id: str | None) -> None:
-    """Show a job's counts and its tickets by status (the newest job by default)."""
+    """Show a job's counts and its tickets by status (default: the newest that stored any)."""
     from pipeline.wiring import open_store
 
     store = open_store(Settings())
     try:
         job = get_job(store, job_id)
     except JobNotFound as error:
-        click.echo(f"backfill: {error}", err=True)
-        sys.exit(EXIT_USAGE)
+        _usage(error)
+    newer = None
+    if job_id is None:
+        # A re-run of the same file skips every row, so its job holds no ticket: the job a
+        # person asks about is the one that stored them; the re-run is named below it.
+        holder = job_holding_tickets(store)
+        if holder is not None and holder.id != job.id:
+            job, newer = holder, job
     statuses = job_ticket_statuses(store, job.id)
     click.echo(_summary(job))
     click.echo("tickets: " + (", ".join(f"{s} {n}" for s, n in sorted(statuses.items())) or "none"))
+    if newer is not None:
+        click.echo(
+            f"newer run: job {newer.id} ({newer.status}) stored no tickets (read {newer.rows_read},"
+            f" skipped {newer.skipped} already stored, rejected {newer.rejected}); "
+            f"`triage backfill status {newer.id}` shows it"
+        )
+
+
+def _usage(error: object) -> NoReturn:
+    click.echo(f"backfill: {error}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _check_input(file: Path | None, mapping: str | None) -> None:
+    """Refuse a missing FILE, a bad --map, or columns that give no required field (exit 2)."""
+    if file is None:
+        _usage("give a FILE to load, or --resume JOB")
+    try:
+        check_source(file, parse_mapping(mapping))
+    except SourceError as error:
+        _usage(error)
 
 
 def _start_or_resume(
@@ -168,57 +218,16 @@ def _start_or_resume(
 ) -> BackfillJob:
     if resume_job is not None:
         job = get_job(store, resume_job)
+        check_source(Path(job.path), parse_mapping(job.options.get("map")))
         set_job_status(store, job.id, JobStatus.running)
         click.echo(f"resuming job {job.id} after row {job.last_line}", err=True)
         return job
     if file is None:
         raise SourceError("give a FILE to load, or --resume JOB")
-    parse_mapping(mapping)  # refuse a bad mapping before creating the job
     options: dict[str, Any] = {"map": mapping, "deliver": deliver}
     job = create_job(store, source, str(file.resolve()), options)
     click.echo(f"backfill job {job.id}: {file} (source {source})", err=True)
     return job
-
-
-def _classify_with_batch_api(
-    store: TicketStore, settings: Settings, job_id: str, poll_interval: float
-) -> None:
-    """Submit the job's tickets to the Gemini Batch API, store the answers, enqueue the rest."""
-    from pipeline.backfill.llm_batch import run_llm_batch
-    from pipeline.classifiers.gemini.classifier import GeminiClassifier
-    from pipeline.domain.lifecycle import Queue, Stage
-    from pipeline.domain.routing import load_routing
-    from workers.celery_app import default_app
-    from workers.chains import enqueue_after_commit
-
-    if settings.gemini_key() is None:
-        click.echo(
-            "backfill: --llm-batch needs GEMINI_API_KEY (the Gemini Developer API)", err=True
-        )
-        sys.exit(EXIT_USAGE)
-    gemini = GeminiClassifier(
-        settings,
-        load_routing(settings.routing_file).category_descriptions(),
-        queue=Queue.backfill.value,
-    )
-    classified, left = run_llm_batch(
-        store,
-        gemini,
-        job_id,
-        group_size=settings.llm_group_size,
-        poll_interval_s=poll_interval,
-        timeout_s=24 * 3600.0,
-        progress=lambda line: click.echo(f"  {line}", err=True),
-    )
-    app = default_app()
-    sent = sum(
-        enqueue_after_commit(app, t, start=Stage.route, queue=Queue.backfill) for t in classified
-    )
-    sent += sum(enqueue_after_commit(app, t, queue=Queue.backfill) for t in left)
-    add_enqueued(store, job_id, sent)
-    click.echo(
-        f"batch API classified {len(classified)} tickets; {len(left)} go the normal way", err=True
-    )
 
 
 def _summary(job: BackfillJob) -> str:
@@ -229,35 +238,53 @@ def _summary(job: BackfillJob) -> str:
     )
 
 
-class _Progress:
-    """One updating line on stderr: counts and rate."""
+class _Counts:
+    """The run's counts as they grow, shown on the tracker; the bar follows the file's bytes."""
 
-    def __init__(self, job: BackfillJob) -> None:
-        self.started = time.monotonic()
-        self.rows = self.stored = self.skipped = self.rejected = 0
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self.offset = 0
+        self.stored = self.skipped = self.rejected = 0
 
-    def batch(self, outcome: BatchOutcome, published: int) -> None:
-        self.rows += outcome.rows
+    def reading(self, rows: Iterable[SourceRow]) -> Iterator[SourceRow]:
+        """The rows, noting how far into the file they reach."""
+        for row in rows:
+            self.offset = row.offset
+            yield row
+
+    def batch(self, outcome: BatchOutcome) -> None:
+        """A committed batch."""
         self.stored += len(outcome.new_ids)
         self.skipped += outcome.skipped
         self.rejected += len(outcome.rejects)
-        rate = self.rows / max(time.monotonic() - self.started, 1e-6)
-        click.echo(
-            f"\r  rows {self.rows:,} · stored {self.stored:,} · skipped {self.skipped:,}"
-            f" · rejected {self.rejected:,} · {rate:,.0f} rows/s",
-            nl=False,
-            err=True,
+        self.tracker.update(
+            advance=outcome.rows,
+            completed=self.offset,
+            detail=f"stored {self.stored:,} · skipped {self.skipped:,}"
+            f" · rejected {self.rejected:,}",
         )
 
 
 def _follow(store: TicketStore, job_id: str, poll_s: float = 1.0) -> None:
     """Show the job's tickets by status until none is left unfinished."""
-    while True:
-        statuses = job_ticket_statuses(store, job_id)
-        left = unfinished_count(statuses)
-        line = ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
-        click.echo(f"\r  {line}", nl=False, err=True)
-        if left == 0:
-            click.echo("", err=True)
-            return
-        time.sleep(poll_s)
+    statuses = job_ticket_statuses(store, job_id)
+    total, left, line = sum(statuses.values()), unfinished_count(statuses), ""
+    with tracking("tickets final", total=total, unit="tickets") as tracker:
+        try:
+            while True:
+                total, left = sum(statuses.values()), unfinished_count(statuses)
+                line = ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
+                tracker.update(count=total - left, total=total, detail=line)
+                if left == 0:
+                    break
+                time.sleep(poll_s)
+                statuses = job_ticket_statuses(store, job_id)
+        except KeyboardInterrupt:
+            tracker.stop()
+            click.echo(
+                f"stopped following: {left} tickets not final yet; "
+                f"`triage backfill status {job_id}` shows them",
+                err=True,
+            )
+            sys.exit(130)
+    summary(f"job {job_id}: {total} tickets final ({line or 'none'})")

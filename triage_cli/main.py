@@ -10,14 +10,21 @@ import click
 from pipeline.settings import Settings
 from pipeline.telemetry.logs import configure_logging
 from triage_cli.backfill import backfill
+from triage_cli.doctor import doctor
 from triage_cli.keys import keys
+from triage_cli.preflight import TriageGroup, warn_unknown_settings
+from triage_cli.receiver import receiver
+from triage_cli.run import run_command
 from triage_cli.status import status
+from triage_cli.ticket import ticket
 from triage_cli.train import eval_command, train_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=TriageGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ticket-triage", prog_name="triage")
 def main() -> None:
     """ticket-triage: classify, route and audit support tickets."""
+    warn_unknown_settings()  # a misspelt TRIAGE_ name would otherwise be silently ignored
 
 
 @main.command()
@@ -33,13 +40,17 @@ def main() -> None:
 )
 def api(bind: str, workers: int, threads: int, control_socket: str | None) -> None:
     """Serve the ingest API under gunicorn."""
-    from pipeline.wiring import open_store
+    from pipeline.wiring import Services
+    from triage_cli.preflight import preflight
     from triage_cli.servers import GunicornServer, gunicorn_child_exit, prepare_metrics_dir
 
-    prepare_metrics_dir("api")
     settings = Settings()
+    services = Services(settings)
+    # Before gunicorn boots: store (an empty database migrated once, before forking), pepper.
+    preflight("api", services)
+    services.store.engine.dispose()  # each gunicorn worker opens its own connections
+    prepare_metrics_dir("api")
     configure_logging(settings)
-    open_store(settings).engine.dispose()  # migrate an empty database once, before forking
     GunicornServer(
         {
             "bind": bind,
@@ -67,18 +78,25 @@ def api(bind: str, workers: int, threads: int, control_socket: str | None) -> No
 @click.option("--metrics-port", default=9808, show_default=True, help="Prometheus port; 0: off")
 def worker(queues: str, pool: str, concurrency: int, loglevel: str, metrics_port: int) -> None:
     """Run a Celery worker for the pipeline's stages."""
-    from triage_cli.servers import prepare_metrics_dir, serve_worker_metrics, worker_argv
+    import os
 
-    prepare_metrics_dir("worker")
-    if metrics_port:
-        serve_worker_metrics(metrics_port)
-    from pipeline.wiring import open_store
+    from pipeline.wiring import Services
+    from triage_cli.preflight import preflight
+    from triage_cli.servers import prepare_metrics_dir, serve_worker_metrics, worker_argv
     from workers.celery_app import default_app
 
     app = default_app()  # the same app (and configuration) as `celery -A workers worker`
     settings: Settings = app.triage_settings
+    services = Services(settings)
+    # Before the worker says ready: store (a stale schema refused), broker, classifier.
+    preflight("worker", services)
+    if pool == "prefork":
+        services.store.engine.dispose()  # no connection crosses a fork: children open their own
+    app.triage_services[os.getpid()] = services  # this process's services: nothing loaded twice
+    prepare_metrics_dir("worker")
+    if metrics_port:
+        serve_worker_metrics(metrics_port)
     configure_logging(settings)
-    open_store(settings).engine.dispose()  # refuse a stale schema before consuming anything
     click.echo(
         f"triage worker: queues={queues} pool={pool} concurrency={concurrency} "
         f"classifier={settings.effective_classifier().value}",
@@ -92,36 +110,36 @@ def worker(queues: str, pool: str, concurrency: int, loglevel: str, metrics_port
 @click.option("--schedule", default=None, help="beat's state file (default: user cache dir)")
 def beat(loglevel: str, schedule: str | None) -> None:
     """Run Celery beat: the periodic sweeper of overdue tickets (run exactly one)."""
-    from pathlib import Path
-
-    from workers.celery_app import default_app
-
-    if schedule is None:
-        # Not the working directory: beat's state file does not belong in a checkout.
-        cache = Path.home() / ".cache" / "ticket-triage"
-        cache.mkdir(parents=True, exist_ok=True)
-        schedule = str(cache / "celerybeat-schedule")
-    app = default_app()
-    configure_logging(app.triage_settings)
-    app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
-
-
-@main.command()
-@click.option("--address", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5555, show_default=True)
-def flower(address: str, port: int) -> None:
-    """Run Flower on the configured broker, with basic auth from TRIAGE_FLOWER_BASIC_AUTH."""
+    from pipeline.wiring import Services
+    from triage_cli.preflight import beat_schedule_path, preflight
     from workers.celery_app import default_app
 
     app = default_app()
     settings: Settings = app.triage_settings
-    argv = ["flower", f"--address={address}", f"--port={port}"]
-    if settings.flower_basic_auth is not None:
-        argv.append(f"--basic-auth={settings.flower_basic_auth.get_secret_value()}")
-    else:
-        click.echo(
-            "warning: TRIAGE_FLOWER_BASIC_AUTH is not set; Flower's API will answer 401", err=True
-        )
+    preflight("beat", Services(settings))  # before beat starts: the broker it publishes to
+    if schedule is None:
+        schedule = str(beat_schedule_path(settings))
+    configure_logging(settings)
+    app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
+
+
+@main.command()
+@click.option("--address", default=None, help="[default: TRIAGE_FLOWER_ADDRESS, 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="[default: TRIAGE_FLOWER_PORT, 5555]")
+def flower(address: str | None, port: int | None) -> None:
+    """Run Flower on the configured broker, closed by TRIAGE_FLOWER_BASIC_AUTH (flowerconfig.py)."""
+    from flower import options as _flower_options  # noqa: F401 - defines Flower's `--conf`
+
+    import flowerconfig
+    from workers.celery_app import default_app
+
+    # The same configuration as `celery -A workers flower`: flowerconfig.py reads our
+    # settings (auth, address, port) and refuses to start Flower without auth.
+    flowerconfig.use_for_flower()
+    app = default_app()
+    argv = ["flower"]
+    argv += [f"--address={address}"] if address is not None else []
+    argv += [f"--port={port}"] if port is not None else []
     app.start(argv)
 
 
@@ -154,8 +172,12 @@ def demo(broker: str | None, database: str | None, timeout: float, concurrency: 
 main.add_command(keys)
 main.add_command(backfill)
 main.add_command(status)
+main.add_command(doctor)
+main.add_command(ticket)
 main.add_command(train_command)
 main.add_command(eval_command)
+main.add_command(run_command)
+main.add_command(receiver)
 
 
 @main.command()
@@ -193,12 +215,16 @@ def replay(status: str, since: str | None, category: str | None) -> None:
         category=category,
         actor="cli:replay",
     )
-    published = sum(
-        enqueue_after_commit(app, r.ticket_id, start=r.stage, queue=r.queue) for r in reopened
-    )
+    from triage_cli.progress import summary, tracking
+
+    published = 0
+    with tracking("replay", total=len(reopened), unit="tickets") as bar:
+        for done, r in enumerate(reopened, start=1):
+            published += enqueue_after_commit(app, r.ticket_id, start=r.stage, queue=r.queue)
+            bar.update(count=done)
     by_stage = Counter(r.stage.value for r in reopened)
     detail = ", ".join(f"{n} from {stage}" for stage, n in sorted(by_stage.items())) or "none"
-    click.echo(
+    summary(
         f"replayed {len(reopened)} {status} tickets ({detail}); {published} enqueued, "
         f"{len(reopened) - published} left for the sweeper"
     )
@@ -229,12 +255,7 @@ def db() -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every pending migration to TRIAGE_DATABASE_URL."""
-    from pipeline.store.engine import create_store_engine
-    from pipeline.store.migrate import current_revision, upgrade_database
+    """Create TRIAGE_DATABASE_URL's database if it is missing; apply every pending migration."""
+    from triage_cli.run import upgrade_store
 
-    settings = Settings()
-    engine = create_store_engine(settings.database_url)
-    before = current_revision(engine)
-    upgrade_database(engine)
-    click.echo(f"database upgraded: {before or 'empty'} -> {current_revision(engine)}")
+    upgrade_store(Settings())

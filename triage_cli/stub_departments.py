@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +33,10 @@ class StubDepartments:
     fail_with: int | None = None
     delay_s: float = 0.0  # answer this late (a slow department)
     started: int = 0  # requests that arrived (answered or not yet)
+    # `triage receiver`: told of each delivery as it lands, and keeps only the newest ones
+    # (a receiver left running for days must not grow without bound).
+    on_delivery: Callable[[ReceivedDelivery], None] | None = None
+    keep_last: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -54,6 +58,10 @@ class StubDepartments:
         )
         with self._lock:
             self.received.append(delivery)
+            if self.keep_last is not None and len(self.received) > self.keep_last:
+                del self.received[: len(self.received) - self.keep_last]
+        if self.on_delivery is not None:
+            self.on_delivery(delivery)
         return Response('{"ok":true}', status=200, mimetype="application/json")(
             environ, start_response
         )

@@ -10,6 +10,7 @@ from pipeline.domain.lifecycle import TicketStatus
 from pipeline.domain.models import TicketRecord
 from pipeline.operations.status_report import percentile
 
+LABEL = 19  # width of the first column: "expected category" and two spaces
 FINAL_COLUMNS = (TicketStatus.done, TicketStatus.needs_review, TicketStatus.failed)
 
 
@@ -32,20 +33,28 @@ def latencies_ms(tickets: Sequence[TicketRecord]) -> list[float]:
 
 
 def render_summary(outcomes: Sequence[LabelledOutcome], elapsed_s: float) -> str:
-    """The summary table a person reads after a run."""
+    """The summary table a person reads after a run, a row per expected (labelled) category.
+
+    Grouped by the label each sample was sent with, not the category decided: a row then says
+    how the tickets of one true category fared (a misclassified or failed ticket stays in its
+    row), and the accuracy line below compares the two.
+    """
     rows: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for outcome in outcomes:
         row = rows[outcome.expected_category]
         row["count"] += 1
         row[outcome.ticket.status] += 1
-    header = f"{'category':<14}{'count':>7}{'done':>7}{'review':>8}{'failed':>8}{'other':>7}"
+    header = (
+        f"{'expected category':<{LABEL}}{'count':>7}{'done':>7}{'review':>8}{'failed':>8}"
+        f"{'other':>7}"
+    )
     lines = [header, "-" * len(header)]
     totals: dict[str, int] = defaultdict(int)
     for category in sorted(rows):
         row = rows[category]
         other = row["count"] - sum(row[s] for s in FINAL_COLUMNS)
         lines.append(
-            f"{category:<14}{row['count']:>7}{row['done']:>7}{row['needs_review']:>8}"
+            f"{category:<{LABEL}}{row['count']:>7}{row['done']:>7}{row['needs_review']:>8}"
             f"{row['failed']:>8}{other:>7}"
         )
         for key in ("count", *FINAL_COLUMNS):
@@ -53,7 +62,7 @@ def render_summary(outcomes: Sequence[LabelledOutcome], elapsed_s: float) -> str
         totals["other"] += other
     lines.append("-" * len(header))
     lines.append(
-        f"{'total':<14}{totals['count']:>7}{totals['done']:>7}{totals['needs_review']:>8}"
+        f"{'total':<{LABEL}}{totals['count']:>7}{totals['done']:>7}{totals['needs_review']:>8}"
         f"{totals['failed']:>8}{totals['other']:>7}"
     )
     held_out = [o for o in outcomes if o.held_out and o.ticket.category is not None]

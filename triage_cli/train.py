@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pipeline.domain.errors import ConfigurationError
+from triage_cli.progress import tracking
 
 if TYPE_CHECKING:
     from pipeline.classifiers.local.evaluation import Evaluation
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 # not by every `triage api` or `triage worker` that merely loads this CLI.
 
 DEFAULT_MODEL = Path("models/local.model")
+# Tickets per classify_many call in `triage eval`: large enough to stay vectorised, small
+# enough that the progress display moves on a slow (LLM) classifier.
+EVAL_BATCH = 512
 MAP_HELP = "rename the file's columns to ours: description=body,category=label"
 
 
@@ -78,7 +82,7 @@ def train_command(
     """Train the local classifier on a labelled CSV/JSONL file (gzip accepted), or the store."""
     from pipeline.classifiers.local.labelled_examples import TrainingError
     from pipeline.classifiers.local.model_file import write_model
-    from pipeline.classifiers.local.training import train_model
+    from pipeline.classifiers.local.training import TRAINING_STEPS, train_model
 
     if from_store == (file is not None):
         raise UsageFailure("give a FILE or --from-store (one of them)")
@@ -95,10 +99,17 @@ def train_command(
         assert file is not None
         examples = _read(file, column_map).examples
         click.echo(f"read {len(examples)} labelled tickets from {file}")
-    try:
-        model, report = train_model(examples, val_fraction=val_fraction, seed=seed)
-    except TrainingError as exc:
-        raise UsageFailure(str(exc)) from exc
+    with tracking("train", total=len(TRAINING_STEPS), unit="steps", show_rate=False) as bar:
+
+        def on_step(name: str) -> None:
+            bar.update(count=TRAINING_STEPS.index(name), detail=name)
+
+        try:
+            model, report = train_model(
+                examples, val_fraction=val_fraction, seed=seed, on_step=on_step
+            )
+        except TrainingError as exc:
+            raise UsageFailure(str(exc)) from exc
     click.echo(
         f"held-back validation ({report.val_size} tickets, stratified): "
         f"accuracy={_fmt(report.val_accuracy)} macro_f1={_fmt(report.val_macro_f1)}"
@@ -157,7 +168,14 @@ def eval_command(
         classifier = load_local_classifier(model_path)
     except (ModelFileError, ConfigurationError) as exc:
         raise UsageFailure(str(exc)) from exc
-    result = evaluate(classifier, examples, threshold=threshold)
+    with tracking("eval", total=len(examples), unit="tickets") as bar:
+        result = evaluate(
+            classifier,
+            examples,
+            batch_size=EVAL_BATCH,
+            threshold=threshold,
+            on_batch=lambda done: bar.update(count=done),
+        )
     if as_json:
         click.echo(json.dumps({"model": classifier.model_version, **result.as_dict()}))
         return

@@ -16,6 +16,7 @@ __all__ = [
     "add_enqueued",
     "create_job",
     "get_job",
+    "job_holding_tickets",
     "job_ticket_statuses",
     "set_job_status",
     "unfinished_count",
@@ -49,6 +50,11 @@ def get_job(store: OperatorStores, job_id: str | None = None) -> BackfillJob:
     if job is None:
         raise JobNotFound(f"no backfill job {job_id}" if job_id else "no backfill job yet")
     return job
+
+
+def job_holding_tickets(store: OperatorStores) -> BackfillJob | None:
+    """The newest job that stored tickets: a re-run that only skipped rows holds none."""
+    return store.backfill.newest_with_tickets()
 
 
 def set_job_status(store: OperatorStores, job_id: str, status: JobStatus) -> None:

@@ -126,10 +126,30 @@ class StoredTickets:
 class StatusFigures:
     """The raw counts behind the status screen."""
 
-    statuses_since: dict[str, int]
-    pending: dict[str, int]
+    statuses: dict[str, int]  # every ticket, by its current status
+    received_since: int  # tickets received since the window's start
+    finished_since: dict[str, int]  # tickets that reached a final status since then, by status
     top_failures: list[tuple[str | None, int]]
     recent_events: list[tuple[str, dict[str, Any]]]  # (event, detail), newest first
+
+
+@dataclass(frozen=True)
+class RetryGroup:
+    """Tickets retrying their current stage with the same last error."""
+
+    error: str | None
+    tickets: int
+    next_attempt_at: datetime | None  # the soonest; None: a Celery countdown, not the store
+    retrying_since: datetime | None  # the oldest first failure of the group's current stage
+    example_id: str
+
+
+@dataclass(frozen=True)
+class RetryingFigures:
+    """Every ticket not final whose current stage failed at least once, grouped by error."""
+
+    total: int
+    groups: list[RetryGroup]  # the largest groups first
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,18 @@ class SqlBackfill:
             row = session.scalars(query).first()
             return None if row is None else BackfillJob.model_validate(row)
 
+    def newest_with_tickets(self) -> BackfillJob | None:
+        """The newest job that stored tickets (a re-run that only skipped holds none)."""
+        query = (
+            select(BackfillJobRow)
+            .where(BackfillJobRow.stored > 0)
+            .order_by(BackfillJobRow.created_at.desc())
+            .limit(1)
+        )
+        with self._store.read() as session:
+            row = session.scalars(query).first()
+            return None if row is None else BackfillJob.model_validate(row)
+
     def set_status(self, job_id: str, status: JobStatus) -> None:
         """Record where the job stands."""
         with self._store.transaction() as session:

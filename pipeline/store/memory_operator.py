@@ -92,6 +92,11 @@ class MemoryBackfill:
                 return self.jobs.get(job_id)
             return next(reversed(self.jobs.values()), None)
 
+    def newest_with_tickets(self) -> BackfillJob | None:
+        """The newest job that stored tickets (a re-run that only skipped holds none)."""
+        with self._lock:
+            return next((j for j in reversed(self.jobs.values()) if j.stored > 0), None)
+
     def set_status(self, job_id: str, status: JobStatus) -> None:
         """Record where the job stands."""
         self._update(job_id, status=status.value)

@@ -7,12 +7,19 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
-from pipeline.domain.lifecycle import TicketStatus
-from pipeline.domain.operator import ERASED, KnownLabel, StatusFigures
+from pipeline.domain.lifecycle import FINAL_STATUSES, TicketStatus
+from pipeline.domain.operator import (
+    ERASED,
+    KnownLabel,
+    RetryGroup,
+    RetryingFigures,
+    StatusFigures,
+)
 from pipeline.store.engine import Sessions
 from pipeline.store.schema import AuditEventRow, TicketRow
 
 TOP_FAILURES = 5
+FINAL = [s.value for s in FINAL_STATUSES]
 
 
 class SqlReports:
@@ -26,20 +33,28 @@ class SqlReports:
         *,
         since: datetime,
         failures_since: datetime,
-        pending: Sequence[TicketStatus],
         events: Sequence[str],
         events_limit: int,
     ) -> StatusFigures:
-        """Counts by status since `since`, pending counts, top failures, recent events."""
+        """Tickets by current status, received/finished since `since`, failures, events."""
         with self._store.read() as session:
-            recent = session.execute(
-                select(TicketRow.status, func.count())
-                .where(TicketRow.updated_at >= since)
-                .group_by(TicketRow.status)
+            current = session.execute(
+                select(TicketRow.status, func.count()).group_by(TicketRow.status)
             ).all()
-            waiting = session.execute(
+            received = session.scalar(
+                select(func.count()).select_from(TicketRow).where(TicketRow.received_at >= since)
+            )
+            finished = session.execute(
                 select(TicketRow.status, func.count())
-                .where(TicketRow.status.in_([s.value for s in pending]))
+                .where(
+                    TicketRow.status.in_(FINAL),
+                    # Failing sets no finished_at: a failed ticket's last update is its failure.
+                    or_(
+                        TicketRow.finished_at >= since,
+                        (TicketRow.status == TicketStatus.failed.value)
+                        & (TicketRow.updated_at >= since),
+                    ),
+                )
                 .group_by(TicketRow.status)
             ).all()
             failures = session.execute(
@@ -59,10 +74,42 @@ class SqlReports:
                 .limit(events_limit)
             ).all()
         return StatusFigures(
-            statuses_since={str(k): int(v) for k, v in recent},
-            pending={str(k): int(v) for k, v in waiting},
+            statuses={str(k): int(v) for k, v in current},
+            received_since=int(received or 0),
+            finished_since={str(k): int(v) for k, v in finished},
             top_failures=[(error, int(n)) for error, n in failures],
             recent_events=[(str(event), detail or {}) for event, detail in trail],
+        )
+
+    def retrying(self, *, limit: int) -> RetryingFigures:
+        """Tickets not final whose current stage failed, in the `limit` largest error groups."""
+        # retrying_since marks the current stage's first failure and is cleared when the
+        # ticket moves on; last_error alone outlives the retry it describes.
+        waiting = (
+            TicketRow.status.not_in(FINAL),
+            or_(TicketRow.retrying_since.is_not(None), TicketRow.next_attempt_at.is_not(None)),
+        )
+        with self._store.read() as session:
+            total = session.scalar(select(func.count()).select_from(TicketRow).where(*waiting))
+            groups = session.execute(
+                select(
+                    TicketRow.last_error,
+                    func.count(),
+                    func.min(TicketRow.next_attempt_at),
+                    func.min(TicketRow.retrying_since),
+                    func.min(TicketRow.id),
+                )
+                .where(*waiting)
+                .group_by(TicketRow.last_error)
+                .order_by(func.count().desc(), func.min(TicketRow.retrying_since))
+                .limit(limit)
+            ).all()
+        return RetryingFigures(
+            total=int(total or 0),
+            groups=[
+                RetryGroup(error, int(n), next_at, since, str(example))
+                for error, n, next_at, since, example in groups
+            ],
         )
 
     def state_counts(self, pending: Sequence[TicketStatus], since: datetime) -> dict[str, int]:

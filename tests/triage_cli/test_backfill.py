@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import text
 
 from pipeline.backfill.jobs import get_job
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
 from pipeline.wiring import open_store
 from tests.support.broker import drain_queue, purge_queues
+from triage_cli import progress
 from triage_cli.main import main
 from workers.celery_app import default_app
 
@@ -187,3 +189,105 @@ def test_llm_batch_classifies_through_the_batch_api(
     ticket_id = routed[0].args[0]
     classified = next(e for e in env.audit_trail(ticket_id) if e.event == "classified")
     assert classified.detail["llm_batch"] == batch.name
+
+
+def job_count(store: TicketStore) -> int:
+    with store.engine.connect() as connection:
+        return int(connection.execute(text("SELECT count(*) FROM backfill_jobs")).scalar_one())
+
+
+def test_off_a_terminal_progress_is_plain_lines_and_ends_with_the_summary(
+    env: TicketStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress, "PLAIN_INTERVAL_S", 0.0)  # a line per batch
+    path = write_csv(tmp_path / "old.csv", helpdesk_rows(12))
+    result = backfill(str(path), "--map", MAP, "--batch-size", "5")
+
+    assert result.exit_code == 0, result.output
+    assert "\r" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("backfill: ")]
+    assert [line.split(" · ")[:2] for line in lines] == [
+        ["backfill: 5 rows", "stored 5"],
+        ["backfill: 10 rows", "stored 10"],
+        ["backfill: 12 rows", "stored 12"],
+    ]
+    assert all("rows/s" in line and "ETA" in line for line in lines)
+    job = get_job(env)
+    assert result.stdout.splitlines()[-1] == (
+        f"job {job.id} stored: read 12, stored 12, skipped 0 (already stored), rejected 0, "
+        "enqueued 12"
+    )
+
+
+def test_a_rerun_rewrites_the_rejects_file(env: TicketStore, tmp_path: Path) -> None:
+    rows = helpdesk_rows(4)
+    rows[1]["body"] = ""  # no description: rejected
+    path = write_csv(tmp_path / "old.csv", rows)
+    rejects = Path(f"{path.resolve()}.rejects.csv")
+    for _ in range(2):
+        assert backfill(str(path), "--map", MAP).exit_code == 1
+        with open(rejects, encoding="utf-8") as handle:
+            assert [r[0] for r in csv.reader(handle)] == ["line", "3"]  # one run's rejects
+
+
+def test_a_missing_file_fails_at_once_without_a_job(env: TicketStore, tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent.csv"
+    result = backfill(str(missing))
+    assert result.exit_code == 2
+    assert result.stderr == f"backfill: {missing} does not exist\n"
+    assert job_count(env) == 0
+
+
+def test_columns_that_give_no_description_fail_at_once_without_a_job(
+    env: TicketStore, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "old.csv", helpdesk_rows(3))
+    result = backfill(str(path))  # their columns, no --map
+    assert result.exit_code == 2
+    # The message `triage train` gives for the same mistake.
+    assert result.stderr == (
+        f"backfill: {path}: column 'subject' and 'description' and 'customer_id' not found "
+        "(columns: 'ticket_no', 'title', 'body', 'client', 'opened_at', 'channel', 'category'); "
+        "rename with --map ours=theirs\n"
+    )
+    partly = backfill(str(path), "--map", "subject=title,customer_id=client")
+    assert partly.exit_code == 2 and "column 'description' not found" in partly.stderr
+    assert job_count(env) == 0
+    assert not Path(f"{path.resolve()}.rejects.csv").exists()
+
+
+def test_status_after_a_rerun_that_stored_nothing_shows_the_job_with_the_tickets(
+    env: TicketStore, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "x.csv", helpdesk_rows(3))
+    backfill(str(path), "--map", MAP)
+    first = get_job(env)
+    backfill(str(path), "--map", MAP)
+    rerun = get_job(env)
+    assert rerun.id != first.id and rerun.stored == 0
+
+    lines = backfill("status").stdout.splitlines()
+
+    assert lines[0].startswith(f"job {first.id} stored: read 3, stored 3,")
+    assert lines[1] == "tickets: received 3"
+    assert lines[2].startswith(f"newer run: job {rerun.id} (stored) stored no tickets (read 3,")
+    assert backfill("status", rerun.id).stdout.splitlines()[1] == "tickets: none"
+
+
+def test_wait_follows_the_tickets_and_ends_with_a_summary_line(
+    env: TicketStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import triage_cli.backfill
+
+    def workers_finish(_seconds: float) -> None:
+        # Stands in for the workers: every ticket of the run reaches a final state.
+        with env.engine.begin() as connection:
+            connection.execute(text("UPDATE tickets SET status = 'done'"))
+
+    monkeypatch.setattr(triage_cli.backfill.time, "sleep", workers_finish)
+    path = write_csv(tmp_path / "x.csv", helpdesk_rows(3))
+    result = backfill(str(path), "--map", MAP, "--wait")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == f"job {get_job(env).id}: 3 tickets final (done 3)"
+    assert "\r" not in result.output

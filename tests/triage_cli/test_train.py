@@ -149,3 +149,26 @@ def test_the_cli_imports_scikit_learn_only_for_train_and_eval() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "False"
+
+
+def test_progress_off_a_terminal_is_plain_lines_and_ends_with_the_summary(
+    files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from triage_cli import progress
+
+    monkeypatch.setattr(progress, "PLAIN_INTERVAL_S", 0.0)  # a line at every step
+    train, test = files
+    model = tmp_path / "p.model"
+    column_map = "description=body,category=label"
+    runner = CliRunner()
+    trained = runner.invoke(train_command, [str(train), "--out", str(model), "--map", column_map])
+    assert trained.exit_code == 0, trained.output
+    steps = [line for line in trained.stderr.splitlines() if line.startswith("train: ")]
+    assert any("fitting features" in line for line in steps), trained.stderr
+    assert LAST_TRAIN.match(last_line(trained.stdout))
+
+    scored = runner.invoke(eval_command, [str(test), "--model", str(model), "--map", column_map])
+    assert scored.exit_code == 0, scored.output
+    assert any(line.startswith("eval: ") for line in scored.stderr.splitlines()), scored.stderr
+    assert LAST_EVAL.match(last_line(scored.stdout))
+    assert "\r" not in trained.output + scored.output

@@ -6,7 +6,7 @@ Works with any `Classifier` and never imports scikit-learn, so scoring needs no 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -84,12 +84,18 @@ def evaluate(
     examples: Sequence[LabelledExample],
     batch_size: int = 4096,
     threshold: float = REVIEW_THRESHOLD,
+    on_batch: Callable[[int], None] | None = None,
 ) -> Evaluation:
-    """Classify the examples in batches and score the categories (and urgency, if labelled)."""
+    """Classify the examples in batches and score the categories (and urgency, if labelled).
+
+    `on_batch` is told how many examples are classified after each batch (a progress display).
+    """
     tickets = [TicketText(subject=e.subject, description=e.description) for e in examples]
     decisions = []
     for start in range(0, len(tickets), batch_size):
         decisions += classifier.classify_many(tickets[start : start + batch_size])
+        if on_batch is not None:
+            on_batch(len(decisions))
     result = score_predictions([e.category for e in examples], [d.category for d in decisions])
     urgent = [(e.urgency, d.urgency) for e, d in zip(examples, decisions, strict=True) if e.urgency]
     if urgent:

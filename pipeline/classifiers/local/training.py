@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -104,18 +104,26 @@ def _agreement(a: Sequence[str], b: Sequence[str]) -> float:
     return float(np.mean([x == y for x, y in zip(a, b, strict=True)]))
 
 
+# What train_model tells `on_step`, in order (the refit is skipped for large sets).
+TRAINING_STEPS = ("preparing texts", "fitting features", "fitting heads", "validating", "refit")
+
+
 def train_model(
     examples: Sequence[LabelledExample],
     *,
     val_fraction: float = 0.2,
     seed: int = 0,
     glossary: Mapping[str, str] | None = DEFAULT_GLOSSARY,
+    on_step: Callable[[str], None] | None = None,
 ) -> tuple[LocalModel, TrainingReport]:
     """Validate on a held-back split, then refit on all examples; the model is not yet saved.
 
     `glossary` (foreign term -> English word) is stored in the model; None turns it off.
+    `on_step` is told each of TRAINING_STEPS as it begins (a progress display).
     """
+    step = on_step or (lambda _name: None)
     started = time.perf_counter()
+    step(TRAINING_STEPS[0])
     labels = check_examples(examples)
     train_idx, val_idx = stratified_split([e.category for e in examples], val_fraction, seed)
     texts = [e.text() for e in examples]
@@ -124,9 +132,12 @@ def train_model(
     # Vocabulary and idf come from the training split only, so validation stays honest; the
     # final model keeps them (one pass over the texts) and refits only its weights on all rows.
     budget = feature_budget(len(labels) + len(Urgency))
+    step(TRAINING_STEPS[1])
     blocks = fit_blocks([prepared[i] for i in train_idx], budget)
     features = featurize(blocks, prepared)
+    step(TRAINING_STEPS[2])
     category, urgency = _heads(features, examples, train_idx, seed)
+    step(TRAINING_STEPS[3])
     temperature, val_acc, val_f1, urgency_acc, rules_acc = 1.0, None, None, None, None
     if val_idx:
         scores = category.scores(features[val_idx])
@@ -143,6 +154,7 @@ def train_model(
                 urgency_acc = _agreement(truth, [urgency.labels[i] for i in found])
     refit = bool(val_idx) and len(examples) < REFIT_BELOW
     if refit:
+        step(TRAINING_STEPS[4])
         category, urgency = _heads(features, examples, range(len(examples)), seed)
     category.temperature = temperature
     # The learned urgency is kept only where it did at least as well as the rules.

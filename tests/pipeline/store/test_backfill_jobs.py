@@ -82,3 +82,18 @@ def test_batch_without_a_job_stores_and_reports_each_item(store: Any) -> None:
     stored = repo.store_tickets([ticket(1, None), ticket(1, None)], detail)
     assert stored.created == [True, False]
     assert stored.ticket_ids[0] == stored.ticket_ids[1]
+
+
+def test_the_job_holding_tickets_is_not_hidden_by_a_rerun_that_stored_none(store: Any) -> None:
+    from pipeline.backfill.jobs import job_holding_tickets
+
+    assert job_holding_tickets(store) is None
+    repo = store.backfill
+    first = create_job(store, "backfill", "/a.csv", {})
+    detail = {"source": "backfill", "queue": "backfill", "job": first.id}
+    repo.store_tickets([ticket(1, first.id)], detail, BatchProgress(first.id, 1, 0, 1))
+    rerun = create_job(store, "backfill", "/a.csv", {})
+    repo.store_tickets([ticket(1, rerun.id)], detail, BatchProgress(rerun.id, 1, 0, 1))
+    assert get_job(store).id == rerun.id  # the newest job...
+    holder = job_holding_tickets(store)  # ...is not the one with the ticket
+    assert holder is not None and (holder.id, holder.stored) == (first.id, 1)
