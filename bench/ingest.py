@@ -88,7 +88,8 @@ def prepare_database(dsn: str) -> str:
     from pydantic import SecretStr
 
     from bench.baselines import DDL
-    from pipeline.operations.api_keys import Role, create_key
+    from pipeline.domain.operator import Role
+    from pipeline.operations.api_keys import create_key
     from pipeline.settings import Settings
     from pipeline.wiring import open_store
 

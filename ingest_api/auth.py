@@ -10,7 +10,7 @@ from flask import g, request
 
 from ingest_api.context import api_context
 from ingest_api.errors import ApiError
-from pipeline.operations.api_keys import ApiKey, Role
+from pipeline.domain.operator import ApiKey, Role
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -12,7 +12,7 @@ from ingest_api.bodies import read_json_body, validate_body
 from ingest_api.context import api_context
 from ingest_api.openapi import documented
 from pipeline.backfill.batch_intake import accept_batch
-from pipeline.operations.api_keys import Role
+from pipeline.domain.operator import Role
 from pipeline.telemetry.metrics import TICKETS_ACCEPTED, TICKETS_DUPLICATE
 from workers.chains import enqueue_groups_after_commit
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from ingest_api.auth import current_key, requires
 from ingest_api.context import api_context
 from ingest_api.openapi import documented
-from pipeline.operations.api_keys import Role
+from pipeline.domain.operator import Role
 from pipeline.operations.retention import erase_customer
 
 customers = Blueprint("customers", __name__)

@@ -16,12 +16,12 @@ from ingest_api.openapi import documented
 from ingest_api.presenters import acceptance_view, audit_view, ticket_view
 from ingest_api.schemas import AcceptedTicket, AuditLog, RerunAccepted, TicketPage, TicketView
 from ingest_api.signing import verify_source_signature
+from pipeline.domain.changes import IdempotencyConflict
 from pipeline.domain.lifecycle import Stage, TicketStatus
 from pipeline.domain.models import TicketSubmission, payload_fingerprint
-from pipeline.operations.api_keys import Role
+from pipeline.domain.operator import Role
 from pipeline.operations.corrections import UnknownCategory, correct_category
 from pipeline.operations.replay import TicketBusy, reopen_ticket
-from pipeline.store.intake import IdempotencyConflict
 from pipeline.telemetry.metrics import TICKETS_ACCEPTED, TICKETS_DUPLICATE
 from workers.chains import enqueue_after_commit
 

@@ -12,8 +12,9 @@ from pipeline.adapters.http_delivery import InMemoryDepartmentClient
 from pipeline.classifiers.scripted import ScriptedClassifier
 from pipeline.domain.classification import Classification, TicketText, Urgency
 from pipeline.domain.models import TicketSubmission, payload_fingerprint
+from pipeline.domain.operator import Role
 from pipeline.domain.routing import load_routing
-from pipeline.operations.api_keys import Role, create_key
+from pipeline.operations.api_keys import create_key
 from pipeline.ports import TicketRepository
 from pipeline.settings import ClassifierChoice, Settings
 from pipeline.store.memory import InMemoryTicketRepository

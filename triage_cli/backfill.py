@@ -12,9 +12,6 @@ from typing import Any, NoReturn
 import click
 
 from pipeline.backfill.jobs import (
-    BackfillJob,
-    JobNotFound,
-    JobStatus,
     add_enqueued,
     create_job,
     get_job,
@@ -32,6 +29,7 @@ from pipeline.backfill.sources import (
     read_rows,
     source_size,
 )
+from pipeline.domain.operator import BackfillJob, JobNotFound, JobStatus
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
 from triage_cli.progress import Tracker, summary, tracking

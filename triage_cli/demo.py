@@ -19,8 +19,9 @@ from pydantic import SecretStr
 from ingest_api.app import create_app
 from pipeline.data.samples import SampleTicket, is_holdout, load_sample_tickets
 from pipeline.domain.lifecycle import FINAL_STATUSES
+from pipeline.domain.operator import Role
 from pipeline.domain.routing import load_routing
-from pipeline.operations.api_keys import Role, create_key
+from pipeline.operations.api_keys import create_key
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
 from pipeline.wiring import build_services

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from pipeline.operations.api_keys import ApiKeyError, Role, create_key, list_keys, revoke_key
+from pipeline.domain.operator import ApiKeyError, Role
+from pipeline.operations.api_keys import create_key, list_keys, revoke_key
 from pipeline.settings import Settings
 from pipeline.wiring import open_store
 

@@ -9,19 +9,6 @@ from pipeline.domain.lifecycle import FINAL_STATUSES
 from pipeline.domain.operator import BackfillJob, JobNotFound, JobStatus
 from pipeline.ports import OperatorStores
 
-__all__ = [
-    "BackfillJob",
-    "JobNotFound",
-    "JobStatus",
-    "add_enqueued",
-    "create_job",
-    "get_job",
-    "job_holding_tickets",
-    "job_ticket_statuses",
-    "set_job_status",
-    "unfinished_count",
-]
-
 
 def create_job(
     store: OperatorStores, source: str, path: str, options: dict[str, Any]

@@ -9,21 +9,8 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from pipeline.domain.operator import ApiKey, ApiKeyError, Role, StoredKey
+from pipeline.domain.operator import ApiKey, Role, StoredKey
 from pipeline.ports import ApiKeyRepository, OperatorStores
-
-__all__ = [
-    "KEY_PREFIX",
-    "ApiKey",
-    "ApiKeyError",
-    "KeyVerifier",
-    "Role",
-    "create_key",
-    "key_hash",
-    "list_keys",
-    "revoke_key",
-    "split_key",
-]
 
 KEY_PREFIX = "tt"
 

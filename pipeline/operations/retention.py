@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pipeline.domain.operator import ERASED
 from pipeline.ports import OperatorStores
-
-__all__ = ["BATCH", "ERASED", "erase_customer", "purge_before"]
 
 BATCH = 500  # tickets per transaction: short write locks on a big store
 

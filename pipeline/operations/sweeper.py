@@ -5,8 +5,6 @@ from __future__ import annotations
 from pipeline.domain.changes import OverdueTicket
 from pipeline.ports import TicketRepository
 
-__all__ = ["OverdueTicket", "claim_overdue_tickets"]
-
 
 def claim_overdue_tickets(
     store: TicketRepository, *, sweep_after_s: float, limit: int = 500

@@ -13,8 +13,6 @@ from sqlalchemy.orm import Session
 from pipeline.domain.changes import DeliveryAttempt, DeliveryStatus
 from pipeline.store.schema import DeliveryRow, utcnow
 
-__all__ = ["DeliveryStatus", "save_delivery_attempt"]
-
 DELIVERIES = cast(Table, DeliveryRow.__table__)
 
 

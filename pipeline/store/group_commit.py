@@ -17,15 +17,10 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from pipeline.domain.changes import Acceptance
 from pipeline.domain.lifecycle import Queue
 from pipeline.domain.models import TicketSubmission
-from pipeline.store.intake import (
-    Acceptance,
-    StoredBatch,
-    acceptance_of,
-    received_ticket,
-    store_new_tickets,
-)
+from pipeline.store.intake import StoredBatch, acceptance_of, received_ticket, store_new_tickets
 from pipeline.store.tickets import TicketStore
 from pipeline.telemetry.metrics import INGEST_COMMIT_BATCH
 

@@ -18,16 +18,6 @@ from pipeline.domain.models import TicketRecord, TicketSubmission
 from pipeline.store.bulk import insert_audit_events, insert_new_tickets
 from pipeline.store.schema import TicketRow, utcnow
 
-__all__ = [
-    "Acceptance",
-    "IdempotencyConflict",
-    "StoredBatch",
-    "acceptance_of",
-    "new_ticket_row",
-    "received_ticket",
-    "store_new_tickets",
-]
-
 # TicketRecord fields a new ticket has not filled yet.
 _UNSET_FIELDS = (
     "category",

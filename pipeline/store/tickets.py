@@ -10,25 +10,19 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, text, update
 
+from pipeline.domain.changes import Acceptance
 from pipeline.domain.lifecycle import Queue
 from pipeline.domain.models import TicketSubmission
 from pipeline.store.api_keys import SqlApiKeys
 from pipeline.store.backfill_jobs import SqlBackfill
-from pipeline.store.guarded import COLUMNS, TICKETS, append_audit
-from pipeline.store.intake import (
-    Acceptance,
-    acceptance_of,
-    received_ticket,
-    store_new_tickets,
-)
+from pipeline.store.guarded import COLUMNS, TICKETS
+from pipeline.store.intake import acceptance_of, received_ticket, store_new_tickets
 from pipeline.store.llm_batches import SqlLLMBatches
-from pipeline.store.reads import TicketReads, load_ticket
+from pipeline.store.reads import TicketReads
 from pipeline.store.reports import SqlReports
 from pipeline.store.retention import SqlRetention
 from pipeline.store.schema import Base, utcnow
 from pipeline.store.transitions import TicketTransitions
-
-__all__ = ["TicketStore", "append_audit", "load_ticket"]
 
 
 class TicketStore(TicketReads, TicketTransitions):

@@ -23,7 +23,8 @@ import httpx
 
 from ingest_api.app import create_app
 from pipeline.domain.lifecycle import FINAL_STATUSES
-from pipeline.operations.api_keys import Role, create_key
+from pipeline.domain.operator import Role
+from pipeline.operations.api_keys import create_key
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
 from pipeline.wiring import open_store

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from pipeline.operations.api_keys import Role, create_key, list_keys, revoke_key
+from pipeline.domain.operator import Role
+from pipeline.operations.api_keys import create_key, list_keys, revoke_key
 from pipeline.store.tickets import TicketStore
 from tests.conftest import TEST_PEPPER
 

@@ -12,7 +12,8 @@ from pydantic import SecretStr
 
 from ingest_api.app import create_app
 from pipeline.adapters.signatures import sign_webhook
-from pipeline.operations.api_keys import Role, create_key
+from pipeline.domain.operator import Role
+from pipeline.operations.api_keys import create_key
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
 from tests.conftest import TEST_PEPPER

@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.operations.api_keys import Role, create_key
+from pipeline.domain.operator import Role
+from pipeline.operations.api_keys import create_key
 from pipeline.settings import Settings
 from pipeline.wiring import open_store
 from tests.conftest import TEST_PEPPER

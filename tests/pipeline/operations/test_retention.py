@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from pipeline.domain.lifecycle import TicketStatus
-from pipeline.operations.retention import ERASED, erase_customer, purge_before
+from pipeline.domain.operator import ERASED
+from pipeline.operations.retention import erase_customer, purge_before
 from pipeline.store.schema import utcnow
 from pipeline.store.tickets import TicketStore
 from tests.conftest import submit

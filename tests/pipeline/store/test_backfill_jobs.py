@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 
 from pipeline.backfill.jobs import (
-    JobNotFound,
-    JobStatus,
     add_enqueued,
     create_job,
     get_job,
@@ -18,7 +16,7 @@ from pipeline.backfill.jobs import (
 )
 from pipeline.backfill.loader import new_ticket
 from pipeline.domain.lifecycle import Queue
-from pipeline.domain.operator import BatchProgress, NewTicket
+from pipeline.domain.operator import BatchProgress, JobNotFound, JobStatus, NewTicket
 from pipeline.store.memory_operator import MemoryBackfill
 from pipeline.store.tickets import TicketStore
 

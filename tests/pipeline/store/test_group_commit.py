@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from pipeline.domain.changes import Acceptance, IdempotencyConflict
 from pipeline.domain.models import TicketSubmission, payload_fingerprint
 from pipeline.store import group_commit
 from pipeline.store.group_commit import GroupCommitIntake
-from pipeline.store.intake import Acceptance, IdempotencyConflict
 from pipeline.store.schema import AuditEventRow
 from pipeline.store.tickets import TicketStore
 from tests.support.waiting import wait_for

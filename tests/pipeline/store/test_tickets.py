@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pipeline.domain.changes import IdempotencyConflict
 from pipeline.domain.errors import TicketNotFound
 from pipeline.domain.lifecycle import IllegalMove, Move, Stage, TicketStatus
 from pipeline.domain.models import TicketSubmission, payload_fingerprint
-from pipeline.store.intake import IdempotencyConflict
-from pipeline.store.tickets import TicketStore, append_audit
+from pipeline.store.guarded import append_audit
+from pipeline.store.tickets import TicketStore
 from tests.conftest import submit
 
 
