@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -33,7 +34,19 @@ class ClassifierChoice(StrEnum):
     auto = "auto"
     local = "local"
     gemini = "gemini"
+    openai = "openai"
+    anthropic = "anthropic"
     cascade = "cascade"
+
+
+# The LLM providers, in the order `auto` (and the cascade) tries them: the first with a key.
+LLM_PROVIDERS = (ClassifierChoice.gemini, ClassifierChoice.openai, ClassifierChoice.anthropic)
+# Each provider's key, as its SDK names it in the environment (TRIAGE_<PROVIDER>_API_KEY wins).
+PROVIDER_KEY_NAMES = {
+    ClassifierChoice.gemini: ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    ClassifierChoice.openai: ("OPENAI_API_KEY",),
+    ClassifierChoice.anthropic: ("ANTHROPIC_API_KEY",),
+}
 
 
 class Settings(BaseSettings):
@@ -75,9 +88,10 @@ class Settings(BaseSettings):
 
     classifier: ClassifierChoice = Field(
         default=ClassifierChoice.auto,
-        description="Which classifier the classify stage uses: `auto` (Gemini when a Gemini "
-        "key is set, else local), `local`, `gemini`, or `cascade` (local first, the LLM only "
-        "when the local model is unsure).",
+        description="Which classifier the classify stage uses: `auto` (the first LLM provider "
+        "whose key is set — Gemini, OpenAI, Anthropic — else local), `local`, `gemini`, "
+        "`openai` (OpenAI or any OpenAI-compatible server), `anthropic`, or `cascade` (local "
+        "first, the LLM only when the local model is unsure).",
     )
     local_model: Path | None = Field(
         default=None,
@@ -111,6 +125,46 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="Below this confidence a ticket goes to the review department.",
+    )
+    cascade_llm: ClassifierChoice | None = Field(
+        default=None,
+        description="`cascade`: the LLM provider it asks (`gemini`, `openai`, `anthropic`); "
+        "unset: the first provider whose key is set.",
+    )
+    llm_model: str | None = Field(
+        default=None,
+        description="Model name for the chosen LLM provider; unset: TRIAGE_GEMINI_MODEL for "
+        "Gemini, `gpt-4.1-mini` for OpenAI, `claude-haiku-4-5` for Anthropic.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        description="OpenAI (or compatible server) API key; unset: OPENAI_API_KEY from the "
+        "environment. Servers that ignore keys (Ollama, vLLM) still need some value.",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1 (Ollama), "
+        "http://127.0.0.1:8000/v1 (vLLM), a LiteLLM proxy, an Azure OpenAI /openai/v1 URL; "
+        "unset: api.openai.com.",
+    )
+    openai_response_format: Literal["json_schema", "json_object"] = Field(
+        default="json_schema",
+        description="`json_schema`: strict structured output; `json_object`: JSON mode for "
+        "servers without structured output (the answer is validated by us either way).",
+    )
+    openai_timeout_s: float = Field(
+        default=20.0, gt=0, description="Timeout of one OpenAI-compatible request, in seconds."
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        description="Anthropic API key; unset: ANTHROPIC_API_KEY from the environment.",
+    )
+    anthropic_base_url: str | None = Field(
+        default=None,
+        description="Endpoint the Anthropic SDK calls (a proxy or a stub); unset: the SDK's own.",
+    )
+    anthropic_timeout_s: float = Field(
+        default=20.0, gt=0, description="Timeout of one Anthropic request, in seconds."
     )
     cascade_threshold: float = Field(
         default=0.85,
@@ -326,11 +380,51 @@ class Settings(BaseSettings):
             return self.gemini_api_key.get_secret_value()
         return os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY") or None
 
+    def openai_key(self) -> str | None:
+        """The OpenAI-compatible API key from settings or OPENAI_API_KEY."""
+        if self.openai_api_key is not None:
+            return self.openai_api_key.get_secret_value()
+        return os.environ.get("OPENAI_API_KEY") or None
+
+    def anthropic_key(self) -> str | None:
+        """The Anthropic API key from settings or ANTHROPIC_API_KEY."""
+        if self.anthropic_api_key is not None:
+            return self.anthropic_api_key.get_secret_value()
+        return os.environ.get("ANTHROPIC_API_KEY") or None
+
+    def provider_key(self, provider: ClassifierChoice) -> str | None:
+        """The API key of one LLM provider (Gemini on Vertex AI needs none: see has_credentials)."""
+        keys = {
+            ClassifierChoice.gemini: self.gemini_key,
+            ClassifierChoice.openai: self.openai_key,
+            ClassifierChoice.anthropic: self.anthropic_key,
+        }
+        return keys[provider]()
+
+    def has_credentials(self, provider: ClassifierChoice) -> bool:
+        """Whether `provider` can be called: its key, or Vertex AI settings for Gemini."""
+        if provider is ClassifierChoice.gemini and self.gemini_vertex_project:
+            return True
+        return self.provider_key(provider) is not None
+
     def effective_classifier(self) -> ClassifierChoice:
-        """Resolve `auto`: Gemini where an API key is set, else the local classifier."""
+        """Resolve `auto`: the first LLM provider whose key is set, else the local classifier."""
         if self.classifier is ClassifierChoice.auto:
-            return ClassifierChoice.gemini if self.gemini_key() else ClassifierChoice.local
+            keyed = [p for p in LLM_PROVIDERS if self.provider_key(p) is not None]
+            return keyed[0] if keyed else ClassifierChoice.local
         return self.classifier
+
+    def llm_provider(self) -> ClassifierChoice | None:
+        """The LLM provider the classifier calls (None for the local classifier alone)."""
+        choice = self.effective_classifier()
+        if choice in LLM_PROVIDERS:
+            return choice
+        if choice is ClassifierChoice.cascade:
+            if self.cascade_llm is not None:
+                return self.cascade_llm
+            keyed = [p for p in LLM_PROVIDERS if self.has_credentials(p)]
+            return keyed[0] if keyed else ClassifierChoice.gemini
+        return None
 
     def shared_redis_url(self) -> str | None:
         """Redis URL for counters shared by every process, if there is one."""

@@ -27,7 +27,7 @@ from pipeline.ports import (
     SchemaState,
     StageRunCounter,
 )
-from pipeline.settings import ClassifierChoice, Settings
+from pipeline.settings import PROVIDER_KEY_NAMES, ClassifierChoice, Settings
 from pipeline.store.engine import create_store_engine
 from pipeline.store.migrate import ensure_schema
 from pipeline.store.tickets import TicketStore
@@ -65,37 +65,54 @@ def build_queue_depths(settings: Settings) -> QueueDepths:
 
 def llm_key_problem(settings: Settings) -> str | None:
     """What an LLM classifier lacks to call its provider (None: nothing, or no LLM is used)."""
-    choice = settings.effective_classifier()
-    if choice is ClassifierChoice.local or settings.gemini_key() or settings.gemini_vertex_project:
+    provider = settings.llm_provider()
+    if provider is None or settings.has_credentials(provider):
         return None
-    return (
-        f"TRIAGE_CLASSIFIER={choice.value} needs GEMINI_API_KEY (or GOOGLE_API_KEY, or "
-        "TRIAGE_GEMINI_VERTEX_PROJECT with TRIAGE_GEMINI_VERTEX_LOCATION)"
-    )
+    choice = settings.effective_classifier().value
+    if provider is ClassifierChoice.gemini:
+        return (
+            f"TRIAGE_CLASSIFIER={choice} needs GEMINI_API_KEY (or GOOGLE_API_KEY, or "
+            "TRIAGE_GEMINI_VERTEX_PROJECT with TRIAGE_GEMINI_VERTEX_LOCATION)"
+        )
+    names = " or ".join(PROVIDER_KEY_NAMES[provider])
+    return f"TRIAGE_CLASSIFIER={choice} needs {names} (the {provider.value} provider's key)"
+
+
+def build_llm_classifier(settings: Settings, routing: RoutingTable) -> Classifier:
+    """The LLM provider's classifier, with the shared budget and decision cache."""
+    from pipeline.adapters.decision_cache import build_decision_cache
+    from pipeline.adapters.llm_budget import build_budget
+
+    categories = routing.category_descriptions()
+    budget, cache = build_budget(settings), build_decision_cache(settings)
+    provider = settings.llm_provider()
+    if provider is ClassifierChoice.openai:
+        from pipeline.classifiers.openai import build_openai_classifier
+
+        return build_openai_classifier(settings, categories, budget=budget, cache=cache)
+    if provider is ClassifierChoice.anthropic:
+        from pipeline.classifiers.anthropic import build_anthropic_classifier
+
+        return build_anthropic_classifier(settings, categories, budget=budget, cache=cache)
+    from pipeline.classifiers.gemini.classifier import GeminiClassifier
+
+    return GeminiClassifier(settings, categories, budget=budget, cache=cache)
 
 
 def build_classifier(settings: Settings, routing: RoutingTable, local: Classifier) -> Classifier:
-    """The classifier `TRIAGE_CLASSIFIER` names (`auto`: Gemini with an API key, else local)."""
+    """The classifier `TRIAGE_CLASSIFIER` names (`auto`: the first keyed provider, else local)."""
     choice = settings.effective_classifier()
     if choice is ClassifierChoice.local:
         return local
     problem = llm_key_problem(settings)
     if problem is not None:
         raise ConfigurationError(problem)
-    from pipeline.adapters.decision_cache import build_decision_cache
-    from pipeline.adapters.llm_budget import build_budget
+    llm = build_llm_classifier(settings, routing)
+    if choice is not ClassifierChoice.cascade:
+        return llm
     from pipeline.classifiers.cascade import CascadeClassifier
-    from pipeline.classifiers.gemini.classifier import GeminiClassifier
 
-    gemini = GeminiClassifier(
-        settings,
-        routing.category_descriptions(),
-        budget=build_budget(settings),
-        cache=build_decision_cache(settings),
-    )
-    if choice is ClassifierChoice.gemini:
-        return gemini
-    return CascadeClassifier(local, gemini, settings.cascade_threshold)
+    return CascadeClassifier(local, llm, settings.cascade_threshold)
 
 
 class Services:

@@ -44,7 +44,7 @@ def test_types_defaults_and_bounds_read_as_written() -> None:
     table = rows()
     assert table["TRIAGE_DATABASE_URL"][:2] == ["string", "`sqlite:///triage.db`"]
     assert table["TRIAGE_CLASSIFIER"][:2] == [
-        "one of `auto`, `local`, `gemini`, `cascade`",
+        "one of `auto`, `local`, `gemini`, `openai`, `anthropic`, `cascade`",
         "`auto`",
     ]
     assert table["TRIAGE_LLM_FALLBACK"][0] == "one of `needs_review`, `failed`"

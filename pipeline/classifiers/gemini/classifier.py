@@ -32,7 +32,7 @@ class GeminiClassifier(LLMClassifier):
         super().__init__(
             GeminiTransport(settings, client=client),
             categories,
-            model=settings.gemini_model,
+            model=settings.llm_model or settings.gemini_model,
             budget=budget if budget is not None else build_budget(settings),
             cache=cache if cache is not None else build_decision_cache(settings),
             queue=queue,
