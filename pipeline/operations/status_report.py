@@ -142,8 +142,11 @@ def _recent_events(
         if event == "closed":
             for stage, ms in (detail.get("stage_ms") or {}).items():
                 timings.setdefault(stage, []).append(float(ms))
-        elif detail.get("classifier") == "gemini":
-            _count_llm(llm, detail)
+        else:
+            # Any provider's call (the cascade nests its LLM call); the local model has none.
+            call = detail.get("llm_call") or detail
+            if isinstance(call, dict) and call.get("provider"):
+                _count_llm(llm, call)
     return llm, timings
 
 

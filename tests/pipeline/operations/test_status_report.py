@@ -102,3 +102,37 @@ def test_a_breaker_that_cannot_answer_makes_circuits_unknown_not_none(
         report = gather_status(store, NO_QUEUES, broken)
 
     assert (report.open_circuits, report.circuits_error) == (None, error.__name__)
+
+
+def test_llm_use_counts_every_provider_and_the_cascades_calls(any_store: TicketStore) -> None:
+    from pipeline.adapters.decision_cache import InMemoryDecisionCache
+    from pipeline.classifiers.cascade import CascadeClassifier
+    from pipeline.classifiers.llm import LLMClassifier
+    from pipeline.classifiers.scripted import ScriptedClassifier, ScriptedTransport
+    from pipeline.domain.classification import Classification
+    from pipeline.stages.classify import classify_ticket
+    from pipeline.testing.gemini_responses import classification_json
+    from tests.support.statuses import submit
+
+    class Grant:
+        def try_acquire(self, tokens: int, *, queue: str = "live") -> float:
+            return 0.0
+
+        def record_tokens(self, actual: int, *, estimated: int, queue: str = "live") -> None:
+            return None
+
+    categories = {"billing": "charges", "shipping": "parcels"}
+    transport = ScriptedTransport(default=classification_json("billing"))
+    llm = LLMClassifier(
+        transport, categories, model="m-1", budget=Grant(), cache=InMemoryDecisionCache(0)
+    )
+    unsure = Classification(category="shipping", confidence=0.2, classifier="local", model="l")
+    cascade = CascadeClassifier(ScriptedClassifier(default=unsure), llm, threshold=0.9)
+    local_only = ScriptedClassifier(default=unsure)
+
+    classify_ticket(any_store, llm, submit(any_store, subject="direct"))
+    classify_ticket(any_store, cascade, submit(any_store, subject="cascaded"))
+    classify_ticket(any_store, local_only, submit(any_store, subject="local"))
+
+    report = gather_status(any_store, NO_QUEUES)
+    assert report.llm_requests_last_hour == 2  # the direct call and the cascade's, not the local
