@@ -1,11 +1,15 @@
-"""Mask personal data (e-mail, phone, card, IBAN) before any text leaves the process (pure)."""
+"""Mask personal data (e-mail, phone, card, IBAN, name, address) before text leaves (pure)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 
+from pipeline.domain.pii_addresses import ADDRESS, mask_addresses
+from pipeline.domain.pii_names import NAME, mask_names
+
 EMAIL, PHONE, CARD, IBAN = "email", "phone", "card", "iban"
+__all__ = ["ADDRESS", "CARD", "EMAIL", "IBAN", "NAME", "PHONE", "luhn_ok", "mask_pii"]
 
 _EMAIL = re.compile(
     r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})*\.[^\W\d_]{2,24}(?![\w-])"
@@ -116,7 +120,7 @@ def _mask_phones(text: str) -> tuple[str, bool]:
 
 
 def mask_pii(text: str) -> tuple[str, set[str]]:
-    """Replace personal data with [email]/[iban]/[card]/[phone]; also say which kinds were found."""
+    """Replace personal data with [email]/[iban]/[card]/[phone]/[address]/[name]; and the kinds."""
     kinds: set[str] = set()
     # Order matters: e-mails and IBANs contain digits that the card and phone rules would split.
     steps: list[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str]]] = [
@@ -132,4 +136,9 @@ def mask_pii(text: str) -> tuple[str, set[str]]:
     text, phones = _mask_phones(text)
     if phones:
         kinds.add(PHONE)
+    # Addresses before names: "12 Baker Street" is an address, not Mr Baker.
+    for kind, mask in ((ADDRESS, mask_addresses), (NAME, mask_names)):
+        text, found = mask(text)
+        if found:
+            kinds.add(kind)
     return text, kinds

@@ -109,3 +109,127 @@ def test_masking_is_idempotent() -> None:
 )
 def test_luhn(number: str, ok: bool) -> None:
     assert luhn_ok(number) is ok
+
+
+# --- names and postal addresses (issue 13 item 6) ---
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # cue words, en
+        (
+            "My name is Tom Hollis and my hub is offline.",
+            "My name is [name] and my hub is offline.",
+        ),
+        ("Dear Mrs. Ingrid Palmer, thanks", "Dear Mrs. [name], thanks"),
+        ("Kind regards,\nSarah Ellison", "Kind regards,\n[name]"),
+        ("Thanks, Ben", "Thanks, [name]"),
+        ("Hi Jamie, the cam is fixed.", "Hi [name], the cam is fixed."),
+        (
+            "Regards,\nMagnus Holt, CTO, Fjord Property Tech",
+            "Regards,\n[name], CTO, Fjord Property Tech",
+        ),
+        ("please call our lead, Steven Marsh, today", "please call our lead, [name], today"),
+        ("Cheers,\nA. Novak", "Cheers,\n[name]"),
+        # de
+        ("Mit freundlichen Grüßen\nClaudia Wendt", "Mit freundlichen Grüßen\n[name]"),
+        ("Sehr geehrte Frau Müller,", "Sehr geehrte Frau [name],"),
+        ("Ich heiße Jonas Eklund.", "Ich heiße [name]."),
+        ("Viele Grüße, Jens", "Viele Grüße, [name]"),
+        # fr
+        ("Je m'appelle Hélène Dubois.", "Je m'appelle [name]."),
+        (
+            "Bonjour, M. Dupont a appelé. Cordialement, Sophie Leclerc",
+            "Bonjour, M. [name] a appelé. Cordialement, [name]",
+        ),
+        # es
+        ("Hola, me llamo Javier García.", "Hola, me llamo [name]."),
+        ("Un saludo,\nMarta Ruiz", "Un saludo,\n[name]"),
+        # a name confirmed once is masked where it stands alone too
+        (
+            "Hello, this is Claire.\n\nBest,\nClaire Beaumont",
+            "Hello, this is [name].\n\nBest,\n[name]",
+        ),
+    ],
+)
+def test_masks_names(text: str, expected: str) -> None:
+    assert mask_pii(text) == (expected, {"name"})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # UK (pyap) and a UK postcode alone
+        (
+            "It's 4th floor, 88 Wood Street, London EC2V 7RS. Reception signs.",
+            "It's 4th floor, [address]. Reception signs.",
+        ),
+        (
+            "Flat 3, 22 Harcourt Road\nBristol BS6 7RT\n\nIt still says",
+            "[address]\n\nIt still says",
+        ),
+        ("my postcode is SW11 4NG", "my postcode is [address]"),
+        # US (pyap)
+        ("ship to 123 Main St, Springfield, IL 62704 please", "ship to [address] please"),
+        ("350 Fifth Avenue, New York, NY 10118", "[address]"),
+        # DE
+        ("Bitte an Schillerstraße 14\n04109 Leipzig senden", "Bitte an [address] senden"),
+        ("Berliner Straße 5, 10115 Berlin", "[address]"),
+        # FR, ES, IT, NL, PT
+        ("au 12 rue de la Paix, 75002 Paris.", "au [address]."),
+        ("en Calle Mayor 5, 28013 Madrid.", "en [address]."),
+        ("in Via Roma 10, 00184 Roma.", "in [address]."),
+        ("Keizersgracht 123, 1015 CJ Amsterdam", "[address]"),
+        ("Rua Augusta 100, 1100-053 Lisboa", "[address]"),
+    ],
+)
+def test_masks_addresses(text: str, expected: str) -> None:
+    assert mask_pii(text) == (expected, {"address"})
+
+
+def test_the_issue_example_loses_name_and_address() -> None:
+    masked, kinds = mask_pii("Regards, Claudia Wendt … 12 Baker Street, London NW1 6XE")
+    assert masked == "Regards, [name] … [address]" and kinds == {"name", "address"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # product names and the words of our categories
+        "My Aura Cam 2 keeps going offline after the firmware update.",
+        "The SmartPlug Mini and the Hub 2 lost their pairing; Alexa and Siri say unavailable.",
+        "I connected via Matter and via IFTTT 3 times, no luck.",
+        "Northwind Pro invoice for May: please refund the Grace period fee.",
+        "Best regards, Northwind Returns Team",
+        "Dear Sir or Madam, I want a refund for order 55102.",
+        "Can you send an invoice? Will it include VAT?",
+        "Per la fattura elettronica ci serve il codice SDI.",
+        "Beste Northwind, ik heb mijn bestelling betaald.",
+        "Hi team, the motion sensor in the Living Room is dead.",
+        "The camera at 192.168.1.54 serves an RTSP stream on port 554 to the LAN",
+        "We pay $49.99 every month since January. Is that VAT included? OR not?",
+        "I have 1000 MB free and 2 floors with 12 plugs.",
+        "Regards,\nFacilities Officer",
+        "Thanks,\nAccounts, Vos Installaties BV",
+    ],
+)
+def test_leaves_products_and_words_alone(text: str) -> None:
+    assert mask_pii(text) == (text, set())
+
+
+def test_masking_names_and_addresses_is_idempotent() -> None:
+    text = "My name is Tom Hollis, 88 Wood Street, London EC2V 7RS.\n\nKind regards,\nTom"
+    masked, kinds = mask_pii(text)
+    assert kinds == {"name", "address"} and "Hollis" not in masked and "Wood" not in masked
+    assert mask_pii(masked) == (masked, set())
+
+
+def test_all_kinds_reported_together() -> None:
+    text = (
+        "x@y.com, +49 171 2345678, 4111 1111 1111 1111, DE89 3704 0044 0532 0130 00, "
+        "Schillerstraße 14, 04109 Leipzig\n\nViele Grüße\nLena Hoffmann"
+    )
+    masked, kinds = mask_pii(text)
+    assert kinds == {"email", "phone", "card", "iban", "address", "name"}
+    assert masked == "[email], [phone], [card], [iban], [address]\n\nViele Grüße\n[name]"
