@@ -47,19 +47,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="ticket-triage against bare and minimal baselines, same machine, same run.",
     )
     parser.add_argument("bench", choices=("all", *BENCHES), help="what to run")
-    parser.add_argument(
-        "--quick", action="store_true", help="small sizes: a smoke test in under a minute"
-    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test, < 1 min")
     parser.add_argument(
         "--profile",
         action="store_true",
         help="also record py-spy profiles of our API and worker (extra, unmeasured passes)",
-    )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="results JSON (default: see module doc)"
-    )
-    parser.add_argument(
-        "--no-markdown", action="store_true", help="do not touch BENCHMARKS.md on a full run"
     )
     return parser.parse_args(argv)
 
@@ -78,7 +70,7 @@ def run_one(
 
             return {name: run_ingest(quick, log_dir, dsn, profile=profile)}
         if name == "memory":
-            from bench.memory import run_memory
+            from bench.pipeline import run_memory
 
             return {name: run_memory(quick, log_dir, dsn)}
         if name == "backfill":
@@ -162,12 +154,12 @@ def run(args: argparse.Namespace, command: str, log_dir: Path) -> int:
     from bench.report import text_table, update_benchmarks_md
 
     print(text_table(results))
-    out = args.out or (OUT / "results-quick.json" if args.quick else RESULTS)
+    out = OUT / "results-quick.json" if args.quick else RESULTS
     merged = _merge(out, results) if not args.quick and args.bench != "all" else results
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
     say(f"results written to {out}; logs in {log_dir}")
-    if not args.quick and not args.no_markdown:
+    if not args.quick:
         update_benchmarks_md(merged)
         say("BENCHMARKS.md: generated block updated")
     return 1 if failed else 0

@@ -3,7 +3,7 @@
 Target (backfill issue): live p95 during a backfill <= 1.3 x idle p95 + 50 ms. Two workers as
 in production: one on `live`, one on `backfill` alone; the local classifier (CPU-bound: the
 hardest case for sharing a 2-core machine); departments are the stub receivers on the loopback.
-Live tickets are stored and published in this process as the API does (`bench.systems.Ours`)
+Live tickets are stored and published in this process as the API does (`bench.systems.ours`)
 and timed ingest->final from the store; the backfill is `triage backfill FILE`, run as a user
 would. The backfill worker and loader run at a lower priority (`nice`), as compose gives
 worker-backfill a smaller CPU share.
@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import PYTHON, ratio, say, wait_until
-from bench.phases import paced, warm_up
+from bench.common import PYTHON, Stubs, ratio, say, wait_until
 from bench.processes import Service, quit_all, start_service
-from bench.systems import FINAL, Ours, Stubs
+from bench.systems import FINAL, System, our_env, ours
 
-BACKFILL_NICE = ["nice", "-n", "15"]
+NICE = ["nice", "-n", "15"]
 COLUMNS = "external_id=ticket_no,subject=title,description=body,customer_id=client,"
 COLUMNS += "created_at=opened_at"
 P95_FACTOR, P95_SLACK_MS = 1.3, 50.0  # the target: live p95 <= 1.3 x idle p95 + 50 ms
@@ -44,40 +43,35 @@ FULL = Sizes(rate=10.0, warmup=20, live=300, backfill_rows=5_000)
 QUICK = Sizes(rate=10.0, warmup=3, live=10, backfill_rows=60)
 
 
-class LiveRig(Ours):
+def live_rig(dsn: str, stubs: Stubs, log_dir: Path) -> System:
     """Ours with the production split: a live worker (timed) and a niced backfill worker."""
+    argv = [PYTHON, "-m", "triage_cli", "worker", "--pool", "threads", "--metrics-port", "0"]
+    commands = [
+        ("worker-live", [*argv, "--queues", "live", "--concurrency", "8"]),
+        ("worker-backfill", [*NICE, *argv, "--queues", "backfill", "--concurrency", "2"]),
+    ]
+    system = ours(dsn, stubs, log_dir, [(n, a, env(dsn, stubs, log_dir, n)) for n, a in commands])
+    system.name = "live"
+    return system
 
-    name = "live"
 
-    def start(self) -> None:
-        argv = [PYTHON, "-m", "triage_cli", "worker", "--pool", "threads", "--metrics-port", "0"]
-        self.worker = self.run("worker-live", [*argv, "--queues", "live", "--concurrency", "8"])
-        backfill = [*BACKFILL_NICE, *argv, "--queues", "backfill", "--concurrency", "2"]
-        self.backfill_worker = self.run("worker-backfill", backfill)
+def env(dsn: str, stubs: Stubs, log_dir: Path, name: str) -> dict[str, str]:
+    """One of our processes with the local classifier."""
+    # As compose runs worker-backfill (`triage backfill` always commits this way).
+    extra = {"TRIAGE_ASYNC_COMMIT": "true"} if name == "worker-backfill" else {}
+    return our_env(dsn, stubs, log_dir, name, TRIAGE_CLASSIFIER="local", **extra)
 
-    def run(self, name: str, argv: list[str]) -> Service:
-        """One of our processes with the local classifier."""
-        # As compose runs worker-backfill (`triage backfill` always commits this way).
-        extra = {"TRIAGE_ASYNC_COMMIT": "true"} if name == "worker-backfill" else {}
-        env = self.env(name, TRIAGE_CLASSIFIER="local", **extra)
-        return start_service(name, argv, env, self.log_dir)
 
-    def load(self, path: Path) -> Service:
-        """`triage backfill FILE`: stores every row and enqueues it on the backfill queue."""
-        argv = [*BACKFILL_NICE, PYTHON, "-m", "triage_cli", "backfill", str(path), "--map", COLUMNS]
-        return self.run("backfill-cli", argv)
-
-    def backfill_counts(self, loader: Service) -> tuple[int, int]:
-        """(final, stored) backfill tickets so far; fails at once when a process failed."""
-        code = loader.process.poll()
-        if code:  # 1: rows rejected, 2: usage; every row of our file is valid
-            raise RuntimeError(f"triage backfill exited {code}:\n{loader.tail()}")
-        for worker in (self.worker, self.backfill_worker):
-            assert worker is not None
-            worker.check()
-        sql = "SELECT count(*) FILTER (WHERE status = ANY(%s)), count(*) FROM tickets"
-        rows = self.query(sql + " WHERE queue = 'backfill'", (list(FINAL),))
-        return int(rows[0][0]), int(rows[0][1])
+def backfill_counts(rig: System, loader: Service) -> tuple[int, int]:
+    """(final, stored) backfill tickets so far; fails at once when a process failed."""
+    code = loader.process.poll()
+    if code:  # 1: rows rejected, 2: usage; every row of our file is valid
+        raise RuntimeError(f"triage backfill exited {code}:\n{loader.tail()}")
+    for worker in rig.services:
+        worker.check()
+    sql = "SELECT count(*) FILTER (WHERE status = ANY(%s)), count(*) FROM tickets"
+    rows = rig.query(sql + " WHERE queue = 'backfill'", (list(FINAL),))
+    return int(rows[0][0]), int(rows[0][1])
 
 
 def write_backfill_file(path: Path, rows: int) -> None:
@@ -103,31 +97,34 @@ def run_backfill(quick: bool, log_dir: Path, dsn: str) -> dict[str, Any]:
     sizes = QUICK if quick else FULL
     rows = sizes.backfill_rows
     with ExitStack() as stack:
-        rig = LiveRig(dsn, Stubs(stack, log_dir), log_dir)
+        stubs = Stubs(stack, log_dir)
+        rig = live_rig(dsn, stubs, log_dir)
         stack.callback(rig.close)
         say("backfill: starting the live and the backfill worker")
-        rig.start()
-        services = [rig.worker, rig.backfill_worker]
-        stack.callback(quit_all, services)  # the loader joins the list below
-        warm_up(rig, sizes.warmup)
+        stack.enter_context(rig.start(stack))
+        rig.warm_up(sizes.warmup)
         say(f"backfill: idle live latency ({sizes.live} tickets at {sizes.rate:.0f}/s)")
-        idle = paced(rig, sizes.rate, sizes.live)
+        idle = rig.paced(sizes.rate, sizes.live)
         path = log_dir / "backfill-history.csv"
         write_backfill_file(path, rows)
-        loader = rig.load(path)
-        services.append(loader)
+        # `triage backfill FILE`: stores every row and enqueues it on the backfill queue.
+        argv = [*NICE, PYTHON, "-m", "triage_cli", "backfill", str(path), "--map", COLUMNS]
+        loader = start_service(
+            "backfill-cli", argv, env(dsn, stubs, log_dir, "backfill-cli"), log_dir
+        )
+        stack.callback(quit_all, [loader])
         loaded_at = time.monotonic()
 
         def stored_tenth() -> bool:
-            return rig.backfill_counts(loader)[1] >= max(1, rows // 10)
+            return backfill_counts(rig, loader)[1] >= max(1, rows // 10)
 
         def finished() -> bool:
-            return rig.backfill_counts(loader)[0] >= rows and loader.process.poll() == 0
+            return backfill_counts(rig, loader)[0] >= rows and loader.process.poll() == 0
 
         wait_until(stored_tenth, 120, "the backfill to be under way")
         say(f"backfill: live latency during a {rows:,}-row backfill")
-        during = paced(rig, sizes.rate, sizes.live)
-        final_when_live_ended = rig.backfill_counts(loader)[0]
+        during = rig.paced(sizes.rate, sizes.live)
+        final_when_live_ended = backfill_counts(rig, loader)[0]
         wait_until(finished, 60 + rows / 20, "the backfill to finish", interval=0.2)
         backfill_s = time.monotonic() - loaded_at
         path.unlink()

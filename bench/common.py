@@ -1,8 +1,9 @@
-"""Shared plumbing: the run's PostgreSQL database and Redis db, settings, stats, machine facts."""
+"""Shared plumbing: the run's PostgreSQL database and Redis db, settings, stubs, stats, machine."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import platform
@@ -140,6 +141,36 @@ def redis_database() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+class Stubs:
+    """The stub LLM (answering after `latency_s`) and stub departments, served from this process."""
+
+    def __init__(self, stack: contextlib.ExitStack, directory: Path) -> None:
+        from pipeline.testing.gemini_responses import classification_json, text_response
+        from pipeline.testing.gemini_stub import running_stub
+        from triage_cli.demo import demo_routing_file
+        from triage_cli.stub_departments import StubDepartments, serve_in_thread
+
+        self.latency_s = 0.0  # changed between phases without restarting anything; read by all
+        answer = text_response(classification_json())
+        # The held answer is how a slow model looks to the SDK: a request left waiting.
+        gemini = stack.enter_context(
+            running_stub(lambda _request: dataclasses.replace(answer, hold_s=self.latency_s))
+        )
+        gemini.requests = _Discard()  # the stubs keep every request; the bench sends thousands
+        self.gemini_url = gemini.url
+        departments = StubDepartments()
+        departments.received = _Discard()
+        self.departments_url = stack.enter_context(serve_in_thread(departments))
+        self.routing_file = demo_routing_file(directory, self.departments_url)
+
+
+class _Discard(list):  # type: ignore[type-arg]
+    """A list that drops what is appended: the stubs' records are not needed here."""
+
+    def append(self, _item: object) -> None:
+        return None
 
 
 def product_env(database_dsn: str, **extra: str) -> dict[str, str]:

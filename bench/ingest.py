@@ -1,17 +1,22 @@
 """Ingest bench: POST /tickets under gunicorn, ours against a bare endpoint and a minimal one.
 
 All three run under the same gunicorn settings (gthread, WORKERS x THREADS) on the same
-PostgreSQL and Redis, and get the same load (`bench.loadgen`: 32 connections, a valid ticket
-with the API key and a unique external_id per request). Rounds are interleaved (ours, minimal,
+PostgreSQL and Redis, and get the same load (`run_load`: a closed loop of 32 keep-alive
+connections on asyncio, raw HTTP/1.1, one thread; a valid ticket with the API key and a unique
+external_id per request). Rounds are interleaved (ours, minimal,
 bare, ours, ...) so that other work on the machine hits every system alike; each system's
 figures are its median round.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import re
 import statistics
 import tempfile
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -21,13 +26,14 @@ from typing import Any
 import psycopg
 import redis
 
-from bench import loadgen, profiling
+from bench import profiling
 from bench.common import (
     API_KEY_PEPPER,
     HOST,
     PYTHON,
     free_ports,
     load_average,
+    percentile,
     product_env,
     ratio,
     redis_url,
@@ -42,6 +48,82 @@ WORKERS = int(os.environ.get("BENCH_API_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_API_THREADS", "8"))
 CONNECTIONS = 32
 SYSTEMS = ("ours", "minimal", "bare")
+
+
+SUBJECT = "Charged twice for my order"
+DESCRIPTION = "My card shows two identical charges for the same invoice this month, please refund."
+TOOL = "Python asyncio client (1 thread)"
+
+
+def run_load(url: str, seconds: float, key: str, nonce: str, connections: int = 32) -> Any:
+    """POST tickets to `url`/tickets for `seconds` on `connections` connections: req/s, latency."""
+    return asyncio.run(load(url, seconds, key, nonce, connections))
+
+
+async def load(url: str, seconds: float, api_key: str, nonce: str, connections: int) -> Any:
+    """The load loop of `run_load`."""
+    host, port = url.removeprefix("http://").rstrip("/").split(":")
+    latencies: list[float] = []
+    errors = 0  # non-2xx answers, socket errors
+    deadline = time.perf_counter() + seconds
+
+    def request_bytes(worker: int, counter: int) -> bytes:
+        ticket = {"external_id": f"{nonce}-{worker}-{counter}", "subject": f"{SUBJECT} {counter}"}
+        ticket |= {
+            "description": f"{DESCRIPTION} Ticket {counter}.",
+            "customer_id": f"cus_{counter % 97}",
+        }
+        body = json.dumps(ticket).encode()
+        head = (
+            f"POST /tickets HTTP/1.1\r\nHost: {host}:{port}\r\nX-API-Key: {api_key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+    async def connection(worker: int) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        counter = 0
+        try:
+            while time.perf_counter() < deadline:
+                counter += 1
+                started = time.perf_counter()
+                writer.write(request_bytes(worker, counter))
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = re.search(rb"(?i)content-length:\s*(\d+)", head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+                if 200 <= status < 300:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+                if re.search(rb"(?i)connection:\s*close", head):
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, int(port))
+        except (OSError, asyncio.IncompleteReadError):
+            errors += 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection(i) for i in range(connections)))
+    duration = time.perf_counter() - started
+    ms = [x * 1000 for x in latencies]
+    figures = {
+        "rps": len(ms) / duration if duration else 0.0,
+        "p50_ms": percentile(ms, 50),
+        "p90_ms": percentile(ms, 90),
+        "p99_ms": percentile(ms, 99),
+        "max_ms": max(ms, default=float("nan")),
+        "mean_ms": sum(ms) / len(ms) if ms else float("nan"),
+    }
+    return {
+        "tool": "python-asyncio",
+        "seconds": round(duration, 3),
+        "requests": len(ms),
+        "errors": errors,
+        **{k: round(v, 3) for k, v in figures.items()},
+    }
 
 
 def start_servers(dsn: str, log_dir: Path, stack: ExitStack) -> dict[str, tuple[Service, str]]:
@@ -59,18 +141,9 @@ def start_servers(dsn: str, log_dir: Path, stack: ExitStack) -> dict[str, tuple[
             argv = [PYTHON, "-m", "triage_cli", "api", bind, *sizes]
         else:  # exactly the options `triage api` gives its GunicornServer
             env = {"BENCH_DSN": dsn, "BENCH_REDIS_URL": redis_url()}
-            argv = [
-                PYTHON,
-                "-m",
-                "gunicorn",
-                f"bench.baselines.apps:{name}",
-                bind,
-                *sizes,
-                "--worker-class=gthread",
-                "--graceful-timeout=30",
-                "--timeout=60",
-                f"--control-socket={log_dir / name}.ctl",
-            ]
+            argv = [PYTHON, "-m", "gunicorn", f"bench.baselines.apps:{name}", bind, *sizes]
+            argv += ["--worker-class=gthread", "--graceful-timeout=30", "--timeout=60"]
+            argv += [f"--control-socket={log_dir / name}.ctl"]
         service = start_service(f"api-{name}", argv, env, log_dir)
         servers[name] = (service, f"http://{HOST}:{ports[name]}")
     # Nothing is in flight once the runs are over: a quick shutdown, all three at once.
@@ -120,9 +193,7 @@ def measure(name: str, service: Service, url: str, key: str, seconds: float) -> 
     pids = service.pids()
     cpu_before = cpu_seconds(pids)
     nonce = uuid.uuid4().hex[:10]
-    result = loadgen.run_load(
-        url, seconds=seconds, api_key=key, nonce=nonce, connections=CONNECTIONS
-    )
+    result = run_load(url, seconds, key, nonce, CONNECTIONS)
     cpu = cpu_seconds(pids) - cpu_before
     requests = result["requests"]
     result["server_cpu_ms_per_request"] = round(cpu * 1000 / requests, 3) if requests else None
@@ -153,15 +224,9 @@ def run_ingest(quick: bool, log_dir: Path, dsn: str, profile: bool = False) -> d
         servers = start_servers(dsn, log_dir, stack)
         say("ingest: warm-up, all three at once (pools, caches, lazy imports)")
         with ThreadPoolExecutor(len(servers)) as pool:
+            warm_s = 0.5 if quick else 3
             warm = [
-                pool.submit(
-                    loadgen.run_load,
-                    url,
-                    seconds=0.5 if quick else 3,
-                    api_key=key,
-                    nonce=f"warm-{name}",
-                    connections=8,
-                )
+                pool.submit(run_load, url, warm_s, key, f"warm-{name}", 8)
                 for name, (_, url) in servers.items()
             ]
             for future in warm:
@@ -182,24 +247,22 @@ def run_ingest(quick: bool, log_dir: Path, dsn: str, profile: bool = False) -> d
             say(f"ingest ours: profiling its gunicorn workers with py-spy for {length:.0f} s")
             workers = [pid for pid in service.pids() if pid != service.pid]
             recordings = profiling.record(workers, length, log_dir, "ingest")
-            loadgen.run_load(url, seconds=length + 1, api_key=key, nonce="profile")
+            run_load(url, length + 1, key, "profile", CONNECTIONS)
             trim_queues()
             if (summary := profiling.collect(recordings, 30, "ingest")) is not None:
                 out["profile"] = summary
     results = {name: median_round(r) for name, r in runs.items()}
-    ours, minimal, bare = results["ours"], results["minimal"], results["bare"]
+    ours, cpu = results["ours"], "server_cpu_ms_per_request"
     ratios = {
-        f"{figure}_vs_{name}": ratio(ours[key_], base[key_])
-        for figure, key_ in (("rps", "rps"), ("p50", "p50_ms"), ("p99", "p99_ms"))
-        for name, base in (("bare", bare), ("minimal", minimal))
+        f"{figure}_vs_{name}": ratio(ours[field], results[name][field])
+        for figure, field in (("rps", "rps"), ("p50", "p50_ms"), ("p99", "p99_ms"))
+        for name in ("bare", "minimal")
     }
-    ratios["cpu_per_request_vs_minimal"] = ratio(
-        ours["server_cpu_ms_per_request"], minimal["server_cpu_ms_per_request"]
-    )
+    ratios["cpu_per_request_vs_minimal"] = ratio(ours[cpu], results["minimal"][cpu])
     met = (ratios["rps_vs_minimal"] or 0) >= 1.0 and (ratios["p99_vs_minimal"] or 99) <= 1.5
     settings = {
         "gunicorn": f"{WORKERS} workers x {THREADS} threads (gthread), same for all three",
-        "load": f"{loadgen.TOOL}, {CONNECTIONS} connections, {seconds:.0f} s per round, "
+        "load": f"{TOOL}, {CONNECTIONS} connections, {seconds:.0f} s per round, "
         f"{rounds} interleaved round(s), median round reported",
         "body": "valid ticket JSON, X-API-Key, unique external_id per request",
     }

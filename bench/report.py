@@ -1,10 +1,10 @@
-"""The summary: a compact table for the terminal and the generated block of BENCHMARKS.md."""
+"""The summary: one set of tables, for the terminal and for BENCHMARKS.md's generated block."""
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +12,12 @@ from bench.common import ROOT
 
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
+Grid = tuple[list[str], list[list[str]]]  # header, rows
+Table = tuple[str, list[Grid], list[str]]  # title, grids (figures, then ratios), notes
+BASELINES = ("bare", "minimal")
 
 
-@dataclass
-class Table:
-    """One benchmark's figures, its ratios against the baselines, and notes."""
-
-    title: str
-    header: list[str]
-    rows: list[list[str]]
-    ratio_header: list[str] = field(default_factory=list)
-    ratio_rows: list[list[str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def _f(value: Any, digits: int = 1) -> str:
+def f(value: Any, digits: int = 1) -> str:
     """A number for a table cell; '-' when missing."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -35,163 +26,111 @@ def _f(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
-def _x(value: Any) -> str:
+def x(value: Any) -> str:
     """A ratio: 0.26x."""
     return "-" if value is None else f"{value:.2f}x"
 
 
-def _met(flag: Any) -> str:
+def met(flag: Any) -> str:
+    """A target's verdict."""
     return "-" if flag is None else ("met" if flag else "MISSED")
 
 
-def _ingest(s: dict[str, Any]) -> Table:
+def cells(record: dict[str, Any], *spec: tuple[str, int]) -> list[str]:
+    """The cells of one row: (key, digits; -1 for str) each; a dotted key reads a nested dict."""
+    out = []
+    for key, digits in spec:
+        value: Any = record
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        out.append(str(value) if digits < 0 else f(value, digits))
+    return out
+
+
+def ingest(s: dict[str, Any]) -> Table:
+    """POST /tickets: each system's median round, ours over each baseline."""
+    spec = [("rps", 0), ("p50_ms", 1), ("p99_ms", 1), ("server_cpu_ms_per_request", 2)]
     rows = [
-        [
-            name,
-            _f(r["rps"], 0),
-            _f(r["p50_ms"]),
-            _f(r["p99_ms"]),
-            _f(r.get("server_cpu_ms_per_request"), 2),
-            str(r["errors"]),
-            " / ".join(_f(x, 0) for x in r.get("rps_all_rounds", [])),
-        ]
-        for name, r in s["results"].items()
+        [n, *cells(r, *spec, ("errors", -1)), " / ".join(f(v, 0) for v in r["rps_all_rounds"])]
+        for n, r in s["results"].items()
     ]
     r = s["ratios"]
-    ratio_rows = [
-        [name, _x(r[f"rps_vs_{name}"]), _x(r[f"p50_vs_{name}"]), _x(r[f"p99_vs_{name}"])]
-        for name in ("bare", "minimal")
+    ratios = [
+        [n, *(x(r[f"{k}_vs_{n}"]) for k in ("rps", "p50", "p99"))] for n in ("bare", "minimal")
     ]
-    ratio_rows[0] += ["-", "-", "-"]
-    ratio_rows[1] += [
-        _x(r["cpu_per_request_vs_minimal"]),
-        "req/s >= 1.0x, p99 <= 1.5x",
-        _met(s["targets"]["met"]),
-    ]
-    return Table(
-        "Ingest: POST /tickets",
-        ["ingest", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "errors", "req/s by round"],
-        rows,
-        ["ours over", "req/s", "p50", "p99", "CPU/req", "target", "met"],
-        ratio_rows,
-        [f"{s['settings']['gunicorn']}; {s['settings']['load']}"],
-    )
+    ratios[0] += ["-", "-", "-"]
+    target = "req/s >= 1.0x, p99 <= 1.5x"
+    ratios[1] += [x(r["cpu_per_request_vs_minimal"]), target, met(s["targets"]["met"])]
+    head = ["ingest", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "errors", "req/s by round"]
+    ratio_head = ["ours over", "req/s", "p50", "p99", "CPU/req", "target", "met"]
+    notes = [f"{s['settings']['gunicorn']}; {s['settings']['load']}"]
+    return "Ingest: POST /tickets", [(head, rows), (ratio_head, ratios)], notes
 
 
-def _pipeline(s: dict[str, Any]) -> Table:
-    settings = s["settings"]
+def pipeline(s: dict[str, Any]) -> Table:
+    """Ingest to final state: burst and paced figures per LLM latency, ours over the baselines."""
+    spec = [("burst.tickets_per_s", 1), ("burst.worker_cpu_ms_per_ticket", 1)]
+    spec += [("latency.p50_ms", 0), ("latency.p95_ms", 0), ("latency.rate_per_s", 1)]
     rows = [
-        [
-            name,
-            "none" if name == "bare" else key,
-            _f(r["burst"]["tickets_per_s"]),
-            _f(r["burst"]["worker_cpu_ms_per_ticket"]),
-            _f(r["latency"]["p50_ms"], 0),
-            _f(r["latency"]["p95_ms"], 0),
-            _f(r["latency"]["rate_per_s"]),
-        ]
+        [name, "none" if name == "bare" else key, *cells(r, *spec)]
         for name, by_latency in s["results"].items()
         for key, r in by_latency.items()
         if isinstance(r, dict) and "burst" in r
     ]
-    ratio_rows = [
-        [
-            key,
-            _x(r["tickets_per_s_vs_minimal"]),
-            _x(r["tickets_per_s_vs_bare"]),
-            _x(r["p50_vs_minimal"]),
-            _x(r["p95_vs_minimal"]),
-            ">= 0.8x minimal",
-            _met(s["targets"]["met"].get(key)),
-        ]
+    keys = ("tickets_per_s_vs_minimal", "tickets_per_s_vs_bare", "p50_vs_minimal", "p95_vs_minimal")
+    ratios = [
+        [key, *(x(r[k]) for k in keys), ">= 0.8x minimal", met(s["targets"]["met"].get(key))]
         for key, r in s["ratios"].items()
     ]
-    return Table(
-        "Pipeline: ingest to final state",
-        ["pipeline", "LLM", "tickets/s", "worker CPU ms/ticket", "p50 ms", "p95 ms", "paced at /s"],
-        rows,
-        [
-            "LLM",
-            "tickets/s vs minimal",
-            "vs bare",
-            "p50 vs minimal",
-            "p95 vs minimal",
-            "target",
-            "met",
-        ],
-        ratio_rows,
-        [f"pool {settings['pool']} x {settings['concurrency']}; {settings['method']}"],
-    )
+    head = ["pipeline", "LLM", "tickets/s", "worker CPU ms/ticket", "p50 ms", "p95 ms"]
+    ratio_head = ["LLM", "tickets/s vs minimal", "vs bare", "p50 vs minimal", "p95 vs minimal"]
+    settings = s["settings"]
+    notes = [f"pool {settings['pool']} x {settings['concurrency']}; {settings['method']}"]
+    grids = [([*head, "paced at /s"], rows), ([*ratio_head, "target", "met"], ratios)]
+    return "Pipeline: ingest to final state", grids, notes
 
 
-def _memory(s: dict[str, Any]) -> Table:
-    rows = [[f"after {int(n):,} tickets", _f(v)] for n, v in s["rss_mb"].items()]
-    curve = ", ".join(f"{_f(r)} @ {int(n):,}" for n, r in s.get("curve", [])[::4])
-    return Table(
-        "Memory: worker RSS",
-        ["memory", "RSS MiB"],
-        rows,
-        ["growth", "per 1k tickets", "target", "met"],
-        [
-            [
-                f"{_f(s['growth_pct'], 2)}%",
-                f"{_f(s['growth_mb_per_1k_tickets'], 2)} MiB",
-                f"flat: <= {s['targets']['max_growth_pct']}%",
-                _met(s["targets"]["met"]),
-            ]
-        ],
-        [
-            f"{s['settings']['worker']}; fed at {_f(s['fed_tickets_per_s'])} tickets/s; "
-            f"statuses {s['statuses']}",
-            f"RSS along the way (MiB @ tickets): {curve}",
-        ],
-    )
-
-
-def _backfill(s: dict[str, Any]) -> Table:
-    idle, during, targets, job = s["idle"], s["during_backfill"], s["targets"], s["backfill"]
-    rows = [
-        [
-            name,
-            str(r["tickets"]),
-            _f(r["rate_per_s"]),
-            _f(r["p50_ms"], 0),
-            _f(r["p95_ms"], 0),
-            _f(r.get("max_ms"), 0),
-        ]
-        for name, r in (("idle", idle), ("during backfill", during))
+def memory(s: dict[str, Any]) -> Table:
+    """Worker RSS at the checkpoints and its growth."""
+    rows = [[f"after {int(n):,} tickets", f(v)] for n, v in s["rss_mb"].items()]
+    growth = [f"{f(s['growth_pct'], 2)}%", f"{f(s['growth_mb_per_1k_tickets'], 2)} MiB"]
+    growth += [f"flat: <= {s['targets']['max_growth_pct']}%", met(s["targets"]["met"])]
+    curve = ", ".join(f"{f(r)} @ {int(n):,}" for n, r in s.get("curve", [])[::4])
+    notes = [
+        f"{s['settings']['worker']}; fed at {f(s['fed_tickets_per_s'])} tickets/s; "
+        f"statuses {s['statuses']}",
+        f"RSS along the way (MiB @ tickets): {curve}",
     ]
-    return Table(
-        "Backfill: live latency while a backfill runs",
-        ["live tickets", "tickets", "paced at /s", "p50 ms", "p95 ms", "max ms"],
-        rows,
-        ["p95 during / idle", "p95 during ms", "target", "met"],
-        [
-            [
-                _x(s["ratios"]["p95_during_vs_idle"]),
-                _f(during["p95_ms"], 0),
-                f"{targets['rule']} = {_f(targets['p95_max_ms'], 0)} ms",
-                _met(targets["met"]),
-            ]
-        ],
-        [
-            f"{s['settings']['workers']}; {s['settings']['live']}",
-            f"backfill: {job['rows']:,} rows final in {_f(job['seconds'])} s "
-            f"({_f(job['tickets_per_s'])} tickets/s); {job['final_when_live_run_ended']:,} "
-            "of them final when the live run during it ended",
-        ],
-    )
+    ratio_head = ["growth", "per 1k tickets", "target", "met"]
+    grids = [(["memory", "RSS MiB"], rows), (ratio_head, [growth])]
+    return "Memory: worker RSS", grids, notes
 
 
-def _classifier(s: dict[str, Any]) -> Table:
+def backfill(s: dict[str, Any]) -> Table:
+    """Live latency idle and during a backfill, against the target."""
+    during, targets, job = s["during_backfill"], s["targets"], s["backfill"]
+    spec = [("tickets", -1), ("rate_per_s", 1), ("p50_ms", 0), ("p95_ms", 0), ("max_ms", 0)]
+    live = {"idle": s["idle"], "during backfill": during}
+    rows = [[name, *cells(r, *spec)] for name, r in live.items()]
+    verdict = [x(s["ratios"]["p95_during_vs_idle"]), f(during["p95_ms"], 0)]
+    verdict += [f"{targets['rule']} = {f(targets['p95_max_ms'], 0)} ms", met(targets["met"])]
+    notes = [
+        f"{s['settings']['workers']}; {s['settings']['live']}",
+        f"backfill: {job['rows']:,} rows final in {f(job['seconds'])} s "
+        f"({f(job['tickets_per_s'])} tickets/s); {job['final_when_live_run_ended']:,} "
+        "of them final when the live run during it ended",
+    ]
+    head = ["live tickets", "tickets", "paced at /s", "p50 ms", "p95 ms", "max ms"]
+    ratio_head = ["p95 during / idle", "p95 during ms", "target", "met"]
+    grids = [(head, rows), (ratio_head, [verdict])]
+    return "Backfill: live latency while a backfill runs", grids, notes
+
+
+def classifier(s: dict[str, Any]) -> Table:
+    """The local model's rate and latency (and accuracy, when measured)."""
     latency = s.get("latency_ms", {})
     rows = [
-        [
-            name,
-            _f(rate, 0),
-            _f(latency.get(name, {}).get("p50"), 2),
-            _f(latency.get(name, {}).get("p95"), 2),
-        ]
+        [name, f(rate, 0), *cells(latency.get(name, {}), ("p50", 2), ("p95", 2))]
         for name, rate in s.get("throughput_per_cpu_s", {}).items()
     ]
     notes = [f"source: {s.get('source')}"]
@@ -199,30 +138,28 @@ def _classifier(s: dict[str, Any]) -> Table:
         f"accuracy {name}: {r['accuracy']} (labels {r['labels']}, n={r['test']})"
         for name, r in s.get("accuracy", {}).items()
     ]
-    header = ["classifier", "tickets per CPU-s", "p50 ms", "p95 ms"]
-    return Table("Classifier (local model, 1 thread)", header, rows, notes=notes)
+    head = ["classifier", "tickets per CPU-s", "p50 ms", "p95 ms"]
+    return "Classifier (local model, 1 thread)", [(head, rows)], notes
 
 
-MAKERS = {
-    "ingest": _ingest,
-    "pipeline": _pipeline,
-    "memory": _memory,
-    "backfill": _backfill,
-    "classifier": _classifier,
-}
+SECTIONS: dict[str, Callable[[dict[str, Any]], Table]] = {
+    "ingest": ingest, "pipeline": pipeline, "memory": memory, "backfill": backfill,
+    "classifier": classifier,
+}  # fmt: skip
 
 
 def tables(results: dict[str, Any]) -> list[Table]:
     """A table for every benchmark present (shared by the terminal and the markdown)."""
-    present = {name: results.get(name) for name in MAKERS}
     return [
-        MAKERS[name](s)
-        for name, s in present.items()
-        if s and "error" not in s and (name != "classifier" or "latency_ms" in s)
-    ]
+        make(s)
+        for name, make in SECTIONS.items()
+        if (s := results.get(name)) and "error" not in s
+        and (name != "classifier" or "latency_ms" in s)
+    ]  # fmt: skip
 
 
-def _errors(results: dict[str, Any]) -> list[str]:
+def errors(results: dict[str, Any]) -> list[str]:
+    """One line per failed benchmark."""
     return [
         f"{name}: FAILED: {section['error']}"
         for name, section in results.items()
@@ -230,20 +167,19 @@ def _errors(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def _text_grid(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+def text_grid(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Columns padded to their widest cell, indented."""
+    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=False)]
     return [
         "  " + "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)).rstrip()
         for line in (header, *rows)
     ]
 
 
-def _md_grid(header: list[str], rows: list[list[str]]) -> list[str]:
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(" --- " for _ in header) + "|",
-        *("| " + " | ".join(row) + " |" for row in rows),
-    ]
+def md_grid(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def text_table(results: dict[str, Any]) -> str:
@@ -254,12 +190,12 @@ def text_table(results: dict[str, Any]) -> str:
         f"== ticket-triage bench{' (quick)' if results.get('quick') else ''}: "
         f"{m['cpu_model']}, {m['cores']} cores, Python {m['python']}, {m['date']} ==",
     ]
-    for table in tables(results):
-        lines += ["", table.title, *_text_grid(table.header, table.rows)]
-        if table.ratio_rows:
-            lines += _text_grid(table.ratio_header, table.ratio_rows)
-        lines += [f"  - {note}" for note in table.notes]
-    return "\n".join([*lines, "", *_errors(results)])
+    for title, grids, notes in tables(results):
+        lines += ["", title]
+        for header, rows in grids:
+            lines += text_grid(header, rows)
+        lines += [f"  - {note}" for note in notes]
+    return "\n".join([*lines, "", *errors(results)])
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -279,14 +215,13 @@ def markdown(results: dict[str, Any]) -> str:
         f"Load average at start {m['load_average_at_start']}, at end "
         f"{m.get('load_average_at_end')}: the machine is shared, other jobs ran beside the bench.",
     ]
-    for table in tables(results):
-        lines += ["", f"### {table.title}", "", *_md_grid(table.header, table.rows)]
-        if table.ratio_rows:
-            lines += ["", *_md_grid(table.ratio_header, table.ratio_rows)]
-        lines += ["", *(f"- {note}" for note in table.notes)]
-    errors = _errors(results)
-    if errors:
-        lines += ["", *(f"- {e}" for e in errors)]
+    for title, grids, notes in tables(results):
+        lines += ["", f"### {title}"]
+        for header, rows in grids:
+            lines += ["", *md_grid(header, rows)]
+        lines += ["", *(f"- {note}" for note in notes)]
+    if failed := errors(results):
+        lines += ["", *(f"- {e}" for e in failed)]
     return "\n".join([*lines, "", END])
 
 

@@ -1,10 +1,16 @@
-"""The systems under test in the pipeline, memory and backfill benches, and the stubs they call.
+"""The systems under test (pipeline, memory, backfill, trace) and the phases they go through.
 
+One `System` class; the three variants are data (worker commands, how a ticket is submitted,
+where its end is seen), built by `ours`, `minimal` and `bare`:
 - ours: `triage worker` with the Gemini classifier on the stub LLM and the stub departments;
   tickets stored with the product's own `TicketStore.accept` and published with
   `enqueue_after_commit`, as the API does;
 - minimal and bare: the baseline chains of `bench.baselines.chains`, on plain `celery worker`.
 Every worker runs with the same pool and concurrency.
+
+Throughput (burst): the worker is paused (SIGSTOP), N tickets are stored and published, the
+worker is resumed and timed until the last ticket is final: tickets/s = N / that time.
+Latency (paced): tickets arrive at a fixed rate (open loop), ingest->final read from the store.
 """
 
 from __future__ import annotations
@@ -13,308 +19,306 @@ import dataclasses
 import itertools
 import os
 import tempfile
+import time
 import uuid
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import redis
 
-from bench.common import API_KEY_PEPPER, PYTHON, product_env, redis_url, sqlalchemy_url
-from bench.processes import Service, start_service
+from bench.common import (
+    API_KEY_PEPPER,
+    PYTHON,
+    Stubs,
+    percentile,
+    product_env,
+    redis_url,
+    say,
+    sqlalchemy_url,
+    wait_until,
+)
+from bench.processes import Service, cpu_seconds, quit_all, start_service
 
 POOL, CONCURRENCY = "threads", 8
 FINAL = ("done", "needs_review", "failed")
 EPOCHS = "extract(epoch FROM received_at)::float8, extract(epoch FROM finished_at)::float8"
-SUBJECTS = [
-    "Charged twice for my order",
-    "Invoice shows the wrong VAT",
-    "Payment failed but money was taken",
-    "Need a receipt for my subscription",
-]
+SUBJECTS = ["Charged twice for my order", "Invoice shows the wrong VAT",
+            "Payment failed but money was taken", "Need a receipt for my subscription"]  # fmt: skip
 BODIES = [
     "My card shows two identical charges for the same invoice this month.",
     "The invoice for March lists VAT at the wrong rate for my country.",
     "The checkout said the payment failed, yet my bank shows the amount as taken.",
     "Please send me a receipt for the annual plan I paid last week.",
 ]
+Command = tuple[str, list[str], dict[str, str]]  # a process: name, argv, environment
 
 
-class Stubs:
-    """The stub LLM (answering after `latency_s`) and stub departments, served from this process."""
-
-    def __init__(self, stack: ExitStack, directory: Path) -> None:
-        from pipeline.testing.gemini_responses import (
-            RecordedRequest,
-            StubResponse,
-            classification_json,
-            text_response,
-        )
-        from pipeline.testing.gemini_stub import running_stub
-        from triage_cli.demo import demo_routing_file
-        from triage_cli.stub_departments import StubDepartments, serve_in_thread
-
-        self.latency_s = 0.0  # changed between phases without restarting anything
-        answer = text_response(classification_json())
-
-        def respond(_request: RecordedRequest) -> StubResponse:
-            # The held answer is how a slow model looks to the SDK: a request left waiting.
-            return dataclasses.replace(answer, hold_s=self.latency_s)
-
-        gemini = stack.enter_context(running_stub(respond))
-        gemini.requests = _Discard()  # the stubs keep every request; the bench sends thousands
-        self.gemini_url = gemini.url
-        departments = StubDepartments()
-        departments.received = _Discard()
-        self.departments_url = stack.enter_context(serve_in_thread(departments))
-        self.routing_file = demo_routing_file(directory, self.departments_url)
-
-
-class _Discard(list):  # type: ignore[type-arg]
-    """A list that drops what is appended: the stubs' records are not needed here."""
-
-    def append(self, _item: object) -> None:
-        return None
-
-
+@dataclasses.dataclass
 class System:
-    """One pipeline under test: a worker process, a way to submit tickets and see them end."""
+    """One pipeline under test: its worker processes, how a ticket is submitted and seen to end.
 
-    name = "system"
+    Tickets are rows of `table` (with a status and ingest/final times) unless `table` is None:
+    then (bare) the chain's last task appends "<sent> <done>" to the Redis list DONE_KEY.
+    """
 
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.worker: Service | None = None
-        self.llm_s = 0.0
-        self.numbers = itertools.count()
+    name: str
+    commands: list[Command]  # the first is the worker that is timed
+    submit_one: Callable[[int], str]  # ticket number -> token for `finished` and `timings`
+    stubs: Stubs
+    log_dir: Path
+    dsn: str = ""
+    table: str | None = "tickets"
+    final: tuple[str, ...] = FINAL
+    cast: str = ""
+    closing: ExitStack = dataclasses.field(default_factory=ExitStack)
+    services: list[Service] = dataclasses.field(default_factory=list)
+    numbers: Iterator[int] = dataclasses.field(default_factory=itertools.count)
 
-    def start(self) -> None:
-        """Start its worker process."""
-        raise NotImplementedError
+    def __post_init__(self) -> None:
+        if self.table is not None:  # psycopg connections are thread-safe
+            self.db = self.closing.enter_context(psycopg.connect(self.dsn, autocommit=True))
+        self.redis = redis.Redis.from_url(redis_url())
+        self.closing.callback(self.redis.close)
 
-    def set_llm_latency(self, seconds: float) -> None:
-        """What the LLM (stub or sleep) costs per ticket from now on."""
-        self.llm_s = seconds
-
-    def submit(self) -> str:
-        """Store and publish one ticket; returns a token for `finished` and `timings`."""
-        raise NotImplementedError
-
-    def finished(self, tokens: list[str]) -> int:
-        """How many of these tickets are final."""
-        raise NotImplementedError
-
-    def timings(self, tokens: list[str]) -> list[tuple[float, float]]:
-        """(ingest, final) epoch seconds of each finished ticket."""
-        raise NotImplementedError
-
-    def reset(self) -> None:
-        """Between phases: forget per-phase markers."""
-
-    def close(self) -> None:
-        """Release this process's connections."""
-
-
-class InTable(System):
-    """A system whose tickets are rows with a status and ingest/final times."""
-
-    table, final, cast = "tickets", FINAL, ""
-
-    def __init__(self, dsn: str, log_dir: Path) -> None:
-        super().__init__(log_dir)
-        self.dsn = dsn
-        self.db = psycopg.connect(dsn, autocommit=True)  # psycopg connections are thread-safe
+    @property
+    def worker(self) -> Service:
+        """The timed worker process."""
+        return self.services[0]
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of one query on the run's database."""
         return self.db.execute(sql, params).fetchall()  # type: ignore[arg-type]
 
+    def set_llm_latency(self, seconds: float) -> None:
+        """What the LLM (stub or sleep) costs per ticket from now on."""
+        self.stubs.latency_s = seconds
+
+    def submit(self) -> str:
+        """Store and publish one ticket; its token."""
+        return self.submit_one(next(self.numbers))
+
     def finished(self, tokens: list[str]) -> int:
-        sql = (
-            f"SELECT count(*) FROM {self.table} WHERE id = ANY(%s{self.cast}) AND status = ANY(%s)"
-        )
-        return int(self.query(sql, (tokens, list(self.final)))[0][0])
+        """How many of these tickets are final."""
+        if self.table is None:
+            from bench.baselines.chains import DONE_KEY
+
+            return int(self.redis.llen(DONE_KEY))  # type: ignore[arg-type]
+        sql = f"SELECT count(*) FROM {self.table} WHERE id = ANY(%s{self.cast})"
+        return int(self.query(sql + " AND status = ANY(%s)", (tokens, list(self.final)))[0][0])
 
     def timings(self, tokens: list[str]) -> list[tuple[float, float]]:
+        """(ingest, final) epoch seconds of each finished ticket."""
+        if self.table is None:
+            from bench.baselines.chains import DONE_KEY
+
+            entries: list[bytes] = self.redis.lrange(DONE_KEY, 0, -1)  # type: ignore[assignment]
+            return [(float(sent), float(done)) for sent, done in (e.split() for e in entries)]
         sql = f"SELECT {EPOCHS} FROM {self.table} WHERE id = ANY(%s{self.cast})"
         rows = self.query(sql + " AND finished_at IS NOT NULL", (tokens,))
         return [(float(a), float(b)) for a, b in rows]
 
+    def statuses(self, tokens: list[str] | None = None) -> dict[str, int]:
+        """Our tickets by status (these, or all): every one should end `done`."""
+        where, params = ("WHERE id = ANY(%s)", (tokens,)) if tokens is not None else ("", ())
+        rows = self.query(f"SELECT status, count(*) FROM tickets {where} GROUP BY status", params)
+        return {str(s): int(n) for s, n in rows}
+
+    def reset(self) -> None:
+        """Between phases: forget per-phase markers (bare's list of finished chains)."""
+        if self.table is None:
+            from bench.baselines.chains import DONE_KEY
+
+            self.redis.delete(DONE_KEY)
+
     def close(self) -> None:
-        self.db.close()
+        """Release this process's connections."""
+        self.closing.close()
+
+    def start(self, stack: ExitStack) -> Any:
+        """Start the workers now; the returned block is their turn, after which they quit."""
+        say(f"{self.name}: starting its worker ({POOL} x {CONCURRENCY})")
+        self.services = [
+            start_service(n, argv, env, self.log_dir) for n, argv, env in self.commands
+        ]
+        stack.callback(quit_all, self.services)  # on any error too
+        return self.turn()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """The system's turn: its worker runs (resumed if paused) and quits at the end."""
+        self.worker.resume()
+        try:
+            yield
+        finally:
+            quit_all(self.services)  # every ticket is final by now: a cold shutdown loses nothing
+
+    def drain(self, tokens: list[str], timeout: float, what: str) -> None:
+        """Wait until every ticket is final, checking that the workers live."""
+
+        def done() -> bool:
+            for service in self.services:
+                service.check()
+            return self.finished(tokens) >= len(tokens)
+
+        try:
+            wait_until(done, timeout, what)
+        except TimeoutError as error:
+            left = len(tokens) - self.finished(tokens)
+            raise TimeoutError(f"{error} ({left} of {len(tokens)} not final)") from None
+
+    def warm_up(self, count: int) -> None:
+        """First tickets after start: loads models, opens pools, proves the worker consumes."""
+        self.reset()
+        tokens = [self.submit() for _ in range(count)]
+        self.drain(tokens, timeout=120, what=f"{self.name}'s warm-up tickets")
+
+    def queue_paused(self, count: int) -> list[str]:
+        """Submit `count` tickets while the worker is stopped (SIGSTOP); it stays stopped."""
+        self.reset()
+        self.worker.pause()
+        try:
+            return [self.submit() for _ in range(count)]
+        except BaseException:
+            self.worker.resume()
+            raise
+
+    def burst(self, count: int) -> dict[str, Any]:
+        """Queue `count` tickets with the worker paused, resume, time until all are final."""
+        tokens = self.queue_paused(count)
+        self.worker.resume()
+        released = time.time()
+        cpu_before = cpu_seconds(self.worker.pids())
+        self.drain(tokens, timeout=60 + count * 0.5, what=f"{self.name}'s burst")
+        elapsed = time.time() - released
+        cpu = cpu_seconds(self.worker.pids()) - cpu_before
+        finishes = sorted(done for _, done in self.timings(tokens))
+        # Finished times come from the store, so the poll interval adds nothing to the figure.
+        span = (finishes[-1] - released) if finishes else elapsed
+        return {
+            "tickets": count,
+            "seconds": round(span, 3),
+            "tickets_per_s": round(count / span, 2) if span > 0 else None,
+            "worker_cpu_ms_per_ticket": round(cpu * 1000 / count, 2),
+            "tokens": tokens,
+        }
+
+    def paced(self, rate: float, count: int) -> dict[str, Any]:
+        """Submit `count` tickets at `rate` per second (open loop); latency ingest->final."""
+        self.reset()
+        tokens: list[str] = []
+        started_at = time.monotonic()
+        for i in range(count):
+            delay = started_at + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            tokens.append(self.submit())
+        self.drain(tokens, timeout=60 + count * 0.5, what=f"{self.name}'s paced run")
+        latencies = [(done - ingest) * 1000 for ingest, done in self.timings(tokens)]
+        return {
+            "rate_per_s": round(rate, 2),
+            "tickets": count,
+            "p50_ms": round(percentile(latencies, 50), 1),
+            "p95_ms": round(percentile(latencies, 95), 1),
+            "max_ms": round(max(latencies), 1) if latencies else None,
+        }
 
 
-class Ours(InTable):
-    """`triage worker` with the Gemini classifier on the stub LLM and stub departments."""
+def our_env(dsn: str, stubs: Stubs, log_dir: Path, name: str, **extra: str) -> dict[str, str]:
+    """Our settings for one process (its own Prometheus directory)."""
+    metrics_dir = tempfile.mkdtemp(prefix=f"metrics-{name}-", dir=log_dir)
+    routing = str(stubs.routing_file)
+    extra |= {"TRIAGE_ROUTING_FILE": routing, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+    return product_env(dsn, **extra)
 
-    name = "ours"
 
-    def __init__(self, dsn: str, stubs: Stubs, log_dir: Path) -> None:
-        from pydantic import SecretStr
+def ours(dsn: str, stubs: Stubs, log_dir: Path, commands: list[Command] | None = None) -> System:
+    """`triage worker` with the Gemini classifier on the stub LLM (or these `commands`)."""
+    from pydantic import SecretStr
 
-        from pipeline.settings import ClassifierChoice, Settings
-        from pipeline.wiring import open_store
-        from workers.celery_app import create_celery_app
+    from pipeline.domain.models import TicketSubmission, payload_fingerprint
+    from pipeline.settings import ClassifierChoice, Settings
+    from pipeline.wiring import open_store
+    from workers.celery_app import create_celery_app
+    from workers.chains import enqueue_after_commit
 
-        super().__init__(dsn, log_dir)
-        self.stubs = stubs
-        self.nonce = uuid.uuid4().hex[:8]  # text unique to this run: the decision cache misses
-        settings = Settings(
-            database_url=sqlalchemy_url(dsn),
-            broker_url=redis_url(),
-            api_key_pepper=SecretStr(API_KEY_PEPPER),
-            routing_file=stubs.routing_file,
-            classifier=ClassifierChoice.local,  # this process only stores and publishes
-        )
-        self.store = open_store(settings)  # migrates the empty database
-        self.app = create_celery_app(settings)
+    settings = Settings(
+        database_url=sqlalchemy_url(dsn),
+        broker_url=redis_url(),
+        api_key_pepper=SecretStr(API_KEY_PEPPER),
+        routing_file=stubs.routing_file,
+        classifier=ClassifierChoice.local,  # this process only stores and publishes
+    )
+    store = open_store(settings)  # migrates the empty database
+    app = create_celery_app(settings)
+    nonce = uuid.uuid4().hex[:8]  # text unique to this run: the decision cache misses
 
-    def env(self, name: str, **extra: str) -> dict[str, str]:
-        """Our settings for one worker process (its own Prometheus directory)."""
-        metrics_dir = tempfile.mkdtemp(prefix=f"metrics-{name}-", dir=self.log_dir)
-        routing = str(self.stubs.routing_file)
-        return product_env(
-            self.dsn, TRIAGE_ROUTING_FILE=routing, PROMETHEUS_MULTIPROC_DIR=metrics_dir, **extra
-        )
-
-    def start(self) -> None:
-        env = self.env(
-            "worker-ours",
-            TRIAGE_CLASSIFIER="gemini",
-            TRIAGE_GEMINI_BASE_URL=self.stubs.gemini_url,
-            GEMINI_API_KEY="bench-not-a-key",
-        )
-        argv = [PYTHON, "-m", "triage_cli", "worker", "--queues", "live,backfill"]
-        argv += ["--pool", POOL, "--concurrency", str(CONCURRENCY), "--metrics-port", "0"]
-        self.worker = start_service("worker-ours", argv, env, self.log_dir)
-
-    def set_llm_latency(self, seconds: float) -> None:
-        self.stubs.latency_s = seconds
-
-    def submit(self) -> str:
-        from pipeline.domain.models import TicketSubmission, payload_fingerprint
-        from workers.chains import enqueue_after_commit
-
-        index = next(self.numbers)
+    def submit(index: int) -> str:
         body = {
-            "external_id": f"{self.nonce}-{index}",
+            "external_id": f"{nonce}-{index}",
             "subject": SUBJECTS[index % len(SUBJECTS)],
-            "description": f"Ticket {self.nonce}-{index}: {BODIES[index % len(BODIES)]}",
+            "description": f"Ticket {nonce}-{index}: {BODIES[index % len(BODIES)]}",
             "customer_id": f"cus_{index % 97}",
         }
-        acceptance = self.store.accept(
+        acceptance = store.accept(
             TicketSubmission.model_validate(body),
             source="bench",
             idempotency_key=body["external_id"],
             payload_hash=payload_fingerprint(body),
         )
-        enqueue_after_commit(self.app, acceptance.ticket.id)
+        enqueue_after_commit(app, acceptance.ticket.id)
         return acceptance.ticket.id
 
-    def statuses(self, tokens: list[str] | None = None) -> dict[str, int]:
-        """Tickets by status (these, or all): every one should end `done`."""
-        where = "WHERE id = ANY(%s)" if tokens is not None else ""
-        rows = self.query(
-            f"SELECT status, count(*) FROM tickets {where} GROUP BY status",
-            (tokens,) if tokens is not None else (),
-        )
-        return {str(s): int(n) for s, n in rows}
+    if commands is None:
+        argv = [PYTHON, "-m", "triage_cli", "worker", "--queues", "live,backfill"]
+        argv += ["--pool", POOL, "--concurrency", str(CONCURRENCY), "--metrics-port", "0"]
+        env = our_env(
+            dsn, stubs, log_dir, "worker-ours", TRIAGE_CLASSIFIER="gemini",
+            TRIAGE_GEMINI_BASE_URL=stubs.gemini_url, GEMINI_API_KEY="bench-not-a-key",
+        )  # fmt: skip
+        commands = [("worker-ours", argv, env)]
+    system = System("ours", commands, submit, stubs, log_dir, dsn)
+    system.closing.callback(store.engine.dispose)
+    return system
 
-    def close(self) -> None:
-        super().close()
-        self.store.engine.dispose()
 
-
-def celery_argv(app: str, queue: str) -> list[str]:
+def celery_command(app: str, queue: str, env: dict[str, str]) -> Command:
     """A plain `celery worker` on a baseline app with our pool, concurrency and log level."""
-    return [
-        PYTHON,
-        "-m",
-        "celery",
-        "-A",
-        f"bench.baselines.chains:{app}",
-        "worker",
-        f"--pool={POOL}",
-        f"--concurrency={CONCURRENCY}",
-        f"--queues={queue}",
-        "--loglevel=INFO",
-        f"--hostname={app}@%h",  # not celery@host: that one is our worker's
-    ]
+    argv = [PYTHON, "-m", "celery", "-A", f"bench.baselines.chains:{app}", "worker"]
+    argv += [f"--pool={POOL}", f"--concurrency={CONCURRENCY}", f"--queues={queue}"]
+    argv += ["--loglevel=INFO", f"--hostname={app}@%h"]  # not celery@host: that one is ours
+    return f"worker-{app}", argv, {"BENCH_BROKER_URL": redis_url(), **env}
 
 
-class Minimal(InTable):
+def minimal(dsn: str, stubs: Stubs, log_dir: Path) -> System:
     """The minimal chain: one UPDATE per stage, the same stub POST, the LLM latency slept."""
+    os.environ["BENCH_BROKER_URL"] = redis_url()  # read by the baseline app on import
+    from bench.baselines import DDL
+    from bench.baselines.chains import MINIMAL_QUEUE, submit_minimal
 
-    name, table, final, cast = "minimal", "bench_tickets", ("done",), "::uuid[]"
-
-    def __init__(self, dsn: str, department_url: str, log_dir: Path) -> None:
-        os.environ["BENCH_BROKER_URL"] = redis_url()  # read by the baseline app on import
-        from bench.baselines import DDL
-
-        super().__init__(dsn, log_dir)
-        self.db.execute(DDL)
-        self.department_url = department_url
-        self.submit_db = psycopg.connect(dsn)
-
-    def start(self) -> None:
-        from bench.baselines.chains import MINIMAL_QUEUE
-
-        env = {"BENCH_DSN": self.dsn, "BENCH_BROKER_URL": redis_url()}
-        env["BENCH_DEPARTMENT_URL"] = self.department_url
-        argv = celery_argv("minimal", MINIMAL_QUEUE)
-        self.worker = start_service("worker-minimal", argv, env, self.log_dir)
-
-    def submit(self) -> str:
-        from bench.baselines.chains import submit_minimal
-
-        return submit_minimal(self.submit_db, next(self.numbers), self.llm_s)
-
-    def close(self) -> None:
-        super().close()
-        self.submit_db.close()
+    department = f"{stubs.departments_url}/departments/finance"
+    env = {"BENCH_DSN": dsn, "BENCH_DEPARTMENT_URL": department}
+    submit_db = psycopg.connect(dsn)
+    system = System(
+        "minimal", [celery_command("minimal", MINIMAL_QUEUE, env)],
+        lambda index: submit_minimal(submit_db, index, stubs.latency_s),
+        stubs, log_dir, dsn, table="bench_tickets", final=("done",), cast="::uuid[]",
+    )  # fmt: skip
+    system.closing.callback(submit_db.close)
+    system.db.execute(DDL)
+    return system
 
 
-class Bare(System):
+def bare(stubs: Stubs, log_dir: Path) -> System:
     """Three no-op tasks; the last one appends its times to a Redis list."""
+    os.environ["BENCH_BROKER_URL"] = redis_url()  # read by the baseline app on import
+    from bench.baselines.chains import BARE_QUEUE, submit_bare
 
-    name = "bare"
+    def submit(index: int) -> str:
+        submit_bare(str(index))
+        return str(index)
 
-    def __init__(self, log_dir: Path) -> None:
-        os.environ["BENCH_BROKER_URL"] = redis_url()  # read by the baseline app on import
-        super().__init__(log_dir)
-        self.redis = redis.Redis.from_url(redis_url())
-
-    def start(self) -> None:
-        from bench.baselines.chains import BARE_QUEUE
-
-        env = {"BENCH_BROKER_URL": redis_url()}
-        self.worker = start_service(
-            "worker-bare", celery_argv("bare", BARE_QUEUE), env, self.log_dir
-        )
-
-    def submit(self) -> str:
-        from bench.baselines.chains import submit_bare
-
-        token = str(next(self.numbers))
-        submit_bare(token)
-        return token
-
-    def finished(self, tokens: list[str]) -> int:
-        from bench.baselines.chains import DONE_KEY
-
-        return int(self.redis.llen(DONE_KEY))  # type: ignore[arg-type]
-
-    def timings(self, tokens: list[str]) -> list[tuple[float, float]]:
-        from bench.baselines.chains import DONE_KEY
-
-        entries: list[bytes] = self.redis.lrange(DONE_KEY, 0, -1)  # type: ignore[assignment]
-        return [(float(sent), float(done)) for sent, done in (e.split() for e in entries)]
-
-    def reset(self) -> None:
-        from bench.baselines.chains import DONE_KEY
-
-        self.redis.delete(DONE_KEY)
-
-    def close(self) -> None:
-        self.redis.close()
+    command = celery_command("bare", BARE_QUEUE, {})
+    return System("bare", [command], submit, stubs, log_dir, table=None)

@@ -26,9 +26,15 @@ from pathlib import Path
 import psycopg
 import redis
 
-from bench.common import HOST, POSTGRES_ADMIN_DSN, REDIS_PORT, postgres_database, redis_database
-from bench.phases import drain, started, warm_up
-from bench.systems import Minimal, Ours, Stubs, System
+from bench.common import (
+    HOST,
+    POSTGRES_ADMIN_DSN,
+    REDIS_PORT,
+    Stubs,
+    postgres_database,
+    redis_database,
+)
+from bench.systems import System, minimal, ours
 
 POSTGRES_LOG = Path(
     os.environ.get("BENCH_POSTGRES_LOG", "/var/log/postgresql/postgresql-15-main.log")
@@ -58,7 +64,7 @@ def sql_statements(log_text: str, database: str) -> Counter[str]:
 
 def trace(system: System, tickets: int, db: int, database: str) -> tuple[Counter[str], ...]:
     """Push `tickets` through one at a time; the Redis commands and SQL statements they caused."""
-    warm_up(system, 5)
+    system.warm_up(5)
     commands: Counter[str] = Counter()
     stopping = threading.Event()
     monitor = threading.Thread(target=watch_redis, args=(db, commands, stopping), daemon=True)
@@ -66,7 +72,7 @@ def trace(system: System, tickets: int, db: int, database: str) -> tuple[Counter
     time.sleep(0.5)
     log_from = POSTGRES_LOG.stat().st_size if os.access(POSTGRES_LOG, os.R_OK) else None
     for _ in range(tickets):
-        drain(system, [system.submit()], timeout=30, what="one traced ticket")
+        system.drain([system.submit()], timeout=30, what="one traced ticket")
     time.sleep(0.5)
     stopping.set()
     redis.Redis(host=HOST, port=REDIS_PORT).ping()  # the monitor stops at the next command
@@ -110,11 +116,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f"ALTER DATABASE \"{database}\" SET log_statement = 'all'")
         stubs = Stubs(stack, directory)
-        ours = Ours(dsn, stubs, directory)
-        minimal = Minimal(dsn, f"{stubs.departments_url}/departments/finance", directory)
-        for system in (ours, minimal):
+        for system in (ours(dsn, stubs, directory), minimal(dsn, stubs, directory)):
             stack.callback(system.close)
-            with started(system):
+            with system.start(stack):
                 show(system.name, *trace(system, args.tickets, db, database), args.tickets)
 
 

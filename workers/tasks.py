@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from pipeline.domain.errors import LLMUnavailable, describe_error
+from pipeline.domain.errors import LLMBadAnswer, LLMUnavailable, describe_error
 from pipeline.domain.lifecycle import Stage
 from pipeline.stages.audit import close_ticket
 from pipeline.stages.classify import classify_ticket
@@ -13,7 +13,7 @@ from workers.base import StageTask
 
 
 class ClassifyTask(StageTask):
-    """Classify stage: retries LLM outages, then falls back to the local model (or fails)."""
+    """Classify stage: retries LLM outages (bad answers once, at once), then falls back."""
 
     stage = Stage.classify
 
@@ -21,9 +21,9 @@ class ClassifyTask(StageTask):
         return self.services.settings.classify_max_retries
 
     def on_retries_exhausted(self, ticket_id: str, error: BaseException, attempt: int) -> str:
-        """With the LLM still down, take the local decision and send the ticket to review."""
+        """With the LLM down or still answering badly, take the local decision, send to review."""
         services = self.services
-        llm_down = isinstance(error, LLMUnavailable)
+        llm_down = isinstance(error, LLMBadAnswer | LLMUnavailable)
         if not llm_down or services.settings.llm_fallback != "needs_review":
             return super().on_retries_exhausted(ticket_id, error, attempt)
         if services.classifier is services.local_classifier:
@@ -33,9 +33,18 @@ class ClassifyTask(StageTask):
             services.local_classifier,
             ticket_id,
             attempt=attempt,
-            review_reason=f"LLM unavailable after {attempt} attempts ({describe_error(error)})",
+            review_reason=fallback_reason(error, attempt),
         )
         return outcome.summary()
+
+
+def fallback_reason(error: BaseException, attempt: int) -> str:
+    """Why the ticket took the local decision and went to review (no ticket text, no key)."""
+    if isinstance(error, LLMBadAnswer):
+        why = f"LLM gave no usable answer after {attempt} attempts"
+    else:
+        why = f"LLM unavailable after {attempt} attempts"
+    return f"{why} ({describe_error(error)})"
 
 
 class RouteTask(StageTask):

@@ -2,20 +2,21 @@
 
 One request carries the instructions once for the whole group, cutting requests and repeated
 instruction tokens about N-fold (the backfill's economics). A ticket missing or invalid in the
-answer is left to the caller, which classifies it alone.
+answer (no usable category) is left to the caller, which classifies it alone; other bad
+fields are repaired as for a single answer (`pipeline.classifiers.salvage`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
-from pipeline.classifiers.prompt import ModelAnswer, build_prompt, neutralise
+from pipeline.classifiers.prompt import build_prompt, neutralise
 from pipeline.classifiers.prompt import response_schema as single_schema
-from pipeline.domain.classification import Classification, TicketText, Urgency
+from pipeline.classifiers.salvage import salvage
+from pipeline.domain.classification import Classification, TicketText
 from pipeline.domain.errors import LLMBadAnswer
 
 GROUP_PROMPT_VERSION = "triage-group-v1"
@@ -52,6 +53,47 @@ def build_group_prompt(
     return system, contents
 
 
+@dataclass(frozen=True)
+class GroupAnswers:
+    """The usable answers by ticket id, and the fields repaired in each (only when any were)."""
+
+    decisions: dict[str, Classification] = field(default_factory=dict)
+    repaired: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def salvage_group_answer(
+    text: str | None,
+    ids: Sequence[str],
+    categories: Mapping[str, str],
+    model: str,
+    *,
+    classifier: str = "gemini",
+) -> GroupAnswers:
+    """The answers with a usable category, repaired; anything missing or unknown is left out."""
+    try:
+        results = json.loads(text or "")["results"]
+    except (ValueError, KeyError, TypeError):
+        raise LLMBadAnswer("the grouped answer is not the expected JSON") from None
+    wanted = set(ids)
+    answers = GroupAnswers()
+    for entry in results if isinstance(results, list) else []:
+        if not isinstance(entry, dict) or entry.get("id") not in wanted:
+            continue
+        ticket_id = str(entry["id"])
+        if ticket_id in answers.decisions:
+            continue
+        try:
+            found = salvage(
+                entry, set(categories), classifier=classifier, model=model, expected=("id",)
+            )
+        except LLMBadAnswer:
+            continue
+        answers.decisions[ticket_id] = found.decision
+        if found.repaired:
+            answers.repaired[ticket_id] = found.repaired
+    return answers
+
+
 def parse_group_answer(
     text: str | None,
     ids: Sequence[str],
@@ -60,31 +102,5 @@ def parse_group_answer(
     *,
     classifier: str = "gemini",
 ) -> dict[str, Classification]:
-    """The valid answers keyed by ticket id; anything missing, unknown or invalid is left out."""
-    try:
-        results = json.loads(text or "")["results"]
-    except (ValueError, KeyError, TypeError):
-        raise LLMBadAnswer("the grouped answer is not the expected JSON") from None
-    wanted = set(ids)
-    answers: dict[str, Classification] = {}
-    for entry in results if isinstance(results, list) else []:
-        if not isinstance(entry, dict) or entry.get("id") not in wanted:
-            continue
-        fields = {k: v for k, v in entry.items() if k != "id"}
-        try:
-            answer = ModelAnswer.model_validate(fields, context={"categories": set(categories)})
-        except ValidationError:
-            continue
-        answers.setdefault(
-            str(entry["id"]),
-            Classification(
-                category=answer.category,
-                urgency=Urgency(answer.urgency),
-                language=answer.language,
-                confidence=answer.confidence,
-                reason=answer.reason,
-                classifier=classifier,
-                model=model,
-            ),
-        )
-    return answers
+    """The usable answers keyed by ticket id (see `salvage_group_answer`)."""
+    return salvage_group_answer(text, ids, categories, model, classifier=classifier).decisions

@@ -22,8 +22,8 @@ from pipeline.classifiers.prompt import (
     categories_fingerprint,
     estimate_tokens,
     mask_ticket,
-    parse_answer,
     response_schema,
+    salvage_answer,
 )
 from pipeline.domain.classification import (
     Classification,
@@ -142,14 +142,18 @@ class LLMClassifier:
             self._remember(details, error="blocked")
             raise LLMRejected(answer.blocked)
         try:
-            decision = parse_answer(
+            salvaged = salvage_answer(
                 answer.text, self.categories, classifier=self.name, model=self.model_version
             )
         except LLMBadAnswer:
             self._remember(details, error="answer outside the schema")
             raise
-        self.cache.put(key, decision)
-        return ClassifierResult(decision, details)
+        if salvaged.repaired:
+            # Used for this ticket, not cached: the cache keeps only answers given in full.
+            details = self._remember(details, repaired=salvaged.repaired)
+        else:
+            self.cache.put(key, salvaged.decision)
+        return ClassifierResult(salvaged.decision, details)
 
     def close(self) -> None:
         """Close the transport's connections."""

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from pipeline.classifiers.group_prompt import (
     GROUP_PROMPT_VERSION,
     build_group_prompt,
-    parse_group_answer,
+    salvage_group_answer,
 )
 from pipeline.classifiers.prompt import estimate_tokens, mask_ticket
 from pipeline.domain.classification import GroupCall, GroupResult, TicketText
@@ -65,7 +65,7 @@ def classify_group(llm: GroupingLLM, tickets: Sequence[TicketText], *, queue: st
     )
     if answer.total_tokens:
         llm.budget.record_tokens(answer.total_tokens, estimated=estimate, queue=queue)
-    decisions = parse_group_answer(
+    answers = salvage_group_answer(
         answer.text,
         [t.id for t in tickets],
         llm.categories,
@@ -77,10 +77,11 @@ def classify_group(llm: GroupingLLM, tickets: Sequence[TicketText], *, queue: st
         model=llm.model,
         prompt_version=GROUP_PROMPT_VERSION,
         group_size=len(tickets),
-        answered=len(decisions),
+        answered=len(answers.decisions),
         pii_masked=tuple(sorted(kinds)),
         latency_ms=round((time.perf_counter() - started) * 1000, 1),
         prompt_tokens=answer.prompt_tokens,
         output_tokens=answer.output_tokens,
+        repaired=answers.repaired,
     )
-    return GroupResult(decisions, size=len(tickets), call=call)
+    return GroupResult(answers.decisions, size=len(tickets), call=call)

@@ -9,15 +9,15 @@ import unicodedata
 from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.domain.classification import Classification, TicketText, Urgency
+from pipeline.classifiers.salvage import REASON_MAX_CHARS, Salvaged, salvage
+from pipeline.domain.classification import Classification, TicketText
 from pipeline.domain.errors import LLMBadAnswer
 from pipeline.domain.pii import mask_pii
 
 # Bump whenever the prompt or the schema changes: it is part of the cache key and the audit trail.
 PROMPT_VERSION = "triage-v1"
-REASON_MAX_CHARS = 200
 OUTPUT_TOKEN_ALLOWANCE = 256  # the JSON answer, plus headroom for a model's thinking
 
 _URGENCY_GUIDE = (
@@ -31,7 +31,8 @@ _URGENCY_GUIDE = (
 class ModelAnswer(BaseModel):
     """What the model must answer; the category enum is injected per routing table."""
 
-    # Extra keys are refused: an answer that smuggles fields is not the answer we asked for.
+    # The schema only: what comes back is read by `pipeline.classifiers.salvage` (a usable
+    # category is kept, the other fields repaired, unknown keys dropped).
     model_config = ConfigDict(extra="forbid")
 
     category: str = Field(description="exactly one of the listed categories")
@@ -42,25 +43,11 @@ class ModelAnswer(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0, strict=True, description="0 to 1")
     reason: str = Field(max_length=REASON_MAX_CHARS, description="one short sentence, no names")
 
-    @field_validator("language", mode="before")
-    @classmethod
-    def _lowercase_language(cls, value: Any) -> Any:
-        # "EN" is the right language in the wrong case: not worth a retry.
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("category")
-    @classmethod
-    def _known_category(cls, value: str, info: ValidationInfo) -> str:
-        allowed = (info.context or {}).get("categories")
-        if allowed is None or value not in allowed:
-            raise ValueError("category is not one of the configured categories")
-        return value
-
 
 def response_schema(categories: Collection[str]) -> dict[str, Any]:
     """JSON schema of `ModelAnswer` with the category enum; a fresh dict (the SDK edits it)."""
     schema = ModelAnswer.model_json_schema()
-    # Gemini's Schema subset has no additionalProperties; `parse_answer` refuses extras itself.
+    # Gemini's Schema subset has no additionalProperties; `salvage` drops extras itself.
     schema.pop("additionalProperties", None)
     schema["properties"]["category"]["enum"] = list(categories)
     return schema
@@ -123,6 +110,24 @@ def build_prompt(ticket: TicketText, categories: Mapping[str, str]) -> tuple[str
     return system, contents
 
 
+def salvage_answer(
+    text: str | None,
+    categories: Collection[str],
+    *,
+    classifier: str = "gemini",
+    model: str = PROMPT_VERSION,
+) -> Salvaged:
+    """The decision in the raw text, fields repaired; LLMBadAnswer without a usable category."""
+    if not text or not text.strip():
+        raise LLMBadAnswer("the model returned no text")
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        # from None: the decoder's message quotes the text, which may quote the ticket.
+        raise LLMBadAnswer("the model's answer is not JSON") from None
+    return salvage(fields, set(categories), classifier=classifier, model=model)
+
+
 def parse_answer(
     text: str | None,
     categories: Collection[str],
@@ -130,32 +135,8 @@ def parse_answer(
     classifier: str = "gemini",
     model: str = PROMPT_VERSION,
 ) -> Classification:
-    """Validate the model's raw text; raise LLMBadAnswer for anything outside the schema."""
-    if not text or not text.strip():
-        raise LLMBadAnswer("the model returned no text")
-    try:
-        answer = ModelAnswer.model_validate_json(text, context={"categories": set(categories)})
-    except ValidationError as exc:
-        # Name the fields and the error kinds only: the input may quote the ticket.
-        problems = sorted(
-            {
-                f"{'.'.join(map(str, error['loc'])) or 'answer'}: {error['type']}"
-                for error in exc.errors(include_input=False, include_url=False)
-            }
-        )
-        # from None: pydantic's own message quotes the input, which may quote the ticket.
-        raise LLMBadAnswer(
-            "the model's answer is outside the schema: " + "; ".join(problems)
-        ) from None
-    return Classification(
-        category=answer.category,
-        urgency=Urgency(answer.urgency),
-        language=answer.language,
-        confidence=answer.confidence,
-        reason=answer.reason,
-        classifier=classifier,
-        model=model,
-    )
+    """The decision in the model's raw text (see `salvage_answer`), without the repair list."""
+    return salvage_answer(text, categories, classifier=classifier, model=model).decision
 
 
 def categories_fingerprint(categories: Mapping[str, str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -60,11 +61,17 @@ class LLMCall:
     output_tokens: int | None = None
     estimated_tokens: int | None = None
     error: str | None = None
+    # Names of the answer's fields we had to default or cut (never their values).
+    repaired: tuple[str, ...] = ()
 
     def as_audit(self) -> dict[str, Any]:
-        """A JSON-ready dict for `audit_events.detail`."""
+        """A JSON-ready dict for `audit_events.detail`; `repaired` only when something was."""
         detail = asdict(self)
         detail["pii_masked"] = list(self.pii_masked)
+        if self.repaired:
+            detail["repaired"] = list(self.repaired)
+        else:
+            del detail["repaired"]
         return detail
 
 
@@ -118,9 +125,12 @@ class GroupCall:
     latency_ms: float | None = None
     prompt_tokens: int | None = None
     output_tokens: int | None = None
+    # Ticket id -> names of its answer's fields we had to default or cut (never their values).
+    repaired: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def as_audit(self) -> dict[str, Any]:
-        """A JSON-ready dict for `audit_events.detail` (a group is never a cache hit)."""
+    def as_audit(self, ticket_id: str | None = None) -> dict[str, Any]:
+        """The audit detail (never a cache hit), with `ticket_id`'s repairs if it had any."""
+        repaired = self.repaired.get(ticket_id, ()) if ticket_id is not None else ()
         return {
             "provider": self.provider,
             "model": self.model,
@@ -132,6 +142,7 @@ class GroupCall:
             "prompt_tokens": self.prompt_tokens,
             "output_tokens": self.output_tokens,
             "pii_masked": list(self.pii_masked),
+            **({"repaired": list(repaired)} if repaired else {}),
         }
 
 
@@ -145,10 +156,10 @@ class GroupResult:
     # A cascade answers some tickets locally: then the LLM's request is nested, not the detail.
     nested: bool = field(default=False, kw_only=True)
 
-    def as_audit(self) -> dict[str, Any]:
-        """`{"batched": n}` without an LLM request, else the request's detail."""
+    def as_audit(self, ticket_id: str | None = None) -> dict[str, Any]:
+        """`{"batched": n}` without an LLM request, else its detail (with `ticket_id`'s repairs)."""
         if self.call is None:
             return {"batched": self.size}
         if self.nested:
-            return {"batched": self.size, "llm_group": self.call.as_audit()}
-        return self.call.as_audit()
+            return {"batched": self.size, "llm_group": self.call.as_audit(ticket_id)}
+        return self.call.as_audit(ticket_id)

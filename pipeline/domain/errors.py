@@ -11,6 +11,11 @@ class TriageError(Exception):
     # False for waits of our own making (the shared LLM budget, an open circuit): the retry
     # policy reschedules them without using up a retry.
     counts_as_attempt: ClassVar[bool] = True
+    # At most this many retries for this error, when fewer than the stage allows (None: the
+    # stage's own limit).
+    max_retries: ClassVar[int | None] = None
+    # False: retry at once, with no backoff (a new sample of the model, not an outage to wait out).
+    backs_off: ClassVar[bool] = True
     # Seconds the other side (or our own budget or breaker) asked us to wait, when it said.
     retry_after: float | None = None
 
@@ -56,7 +61,13 @@ class LLMUnavailable(TransientError):
 
 
 class LLMBadAnswer(LLMUnavailable):
-    """The model answered outside the schema: retried, since a new sample may conform."""
+    """The model's answer has no usable category: retried once, at once, then the fallback."""
+
+    # Not JSON, not an object, category missing or unknown; any other bad field is repaired
+    # instead (`pipeline.classifiers.salvage`). A new sample may conform, a wait will not help.
+
+    max_retries = 1
+    backs_off = False
 
 
 class LLMRejected(PermanentError):

@@ -73,6 +73,17 @@ def retry_after(error: BaseException) -> float | None:
     return error.retry_after if isinstance(error, TriageError) else None
 
 
+def retry_cap(error: BaseException, stage_max: int) -> int:
+    """The retries this failure may have: the stage's, or fewer if its error family says so."""
+    own = error.max_retries if isinstance(error, TriageError) else None
+    return stage_max if own is None else min(stage_max, own)
+
+
+def backs_off(error: BaseException) -> bool:
+    """Whether a retry of this failure waits (exponential backoff) or goes at once."""
+    return error.backs_off if isinstance(error, TriageError) else True
+
+
 def backoff(retries: int, cap_s: float, rng: random.Random) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(cap, 2**retries)]."""
     return rng.uniform(0.0, min(cap_s, 2.0 ** min(retries, MAX_EXPONENT)))
@@ -101,9 +112,10 @@ def decide_retry(
             and retrying_for_s is not None
             and retrying_for_s > limits.horizon_s
         )
-        if attempt > limits.max_retries or out_of_time:
+        if attempt > retry_cap(error, limits.max_retries) or out_of_time:
             return GiveUp(GiveUpReason.exhausted)
-    wait = max(backoff(retries, limits.backoff_max_s, rng), retry_after(error) or 0.0)
+    jitter = backoff(retries, limits.backoff_max_s, rng) if backs_off(error) else 0.0
+    wait = max(jitter, retry_after(error) or 0.0)
     if wait > limits.defer_after_s:
         return RetryLaterInStore(wait, counted)
     return RetryNow(wait, counted)

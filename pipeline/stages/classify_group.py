@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pipeline.domain.changes import ClassifiedTicket
 from pipeline.ports import Classifier, TicketRepository
 from pipeline.stages.classify import decision_audit
-from pipeline.stages.decisions import decide_group
+from pipeline.stages.decisions import decide_group_per_ticket
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,15 @@ def classify_group_of_tickets(
     if not tickets:
         return GroupOutcome([], [], len(ticket_ids))
     started = time.perf_counter()
-    answers, call = decide_group(classifier, [t.text() for t in tickets], tickets[0].queue)
+    answers, calls = decide_group_per_ticket(
+        classifier, [t.text() for t in tickets], tickets[0].queue
+    )
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     decided = [
         ClassifiedTicket(
             ticket.id,
             decision,
-            {**decision_audit(decision, latency_ms), "grouped": True, **call},
+            {**decision_audit(decision, latency_ms), "grouped": True, **calls[ticket.id]},
         )
         for ticket in tickets
         if (decision := answers.get(ticket.id)) is not None

@@ -38,6 +38,16 @@ def decide_group(
     return result.decisions, result.as_audit()
 
 
+def decide_group_per_ticket(
+    classifier: Classifier, texts: list[TicketText], queue: str
+) -> tuple[dict[str, Classification], dict[str, dict[str, Any]]]:
+    """Decisions by ticket id (absent: classify alone) and each decided ticket's audit detail."""
+    result = classifier.classify_group(texts, queue=queue)
+    return result.decisions, {
+        ticket_id: result.as_audit(ticket_id) for ticket_id in result.decisions
+    }
+
+
 def _count_llm_use(call: LLMCall) -> None:
     if call.cache_hit:
         LLM_CACHE_HITS.inc()

@@ -26,7 +26,7 @@ from pipeline.classifiers.group_prompt import (
     GROUP_PROMPT_VERSION,
     build_group_prompt,
     group_schema,
-    parse_group_answer,
+    salvage_group_answer,
 )
 from pipeline.classifiers.llm_group import group_estimate, mask_group
 from pipeline.domain.classification import Classification, TicketText
@@ -240,7 +240,7 @@ def fetch_batch(
         response = inlined.response
         ids = [t.id for t in group]
         try:
-            found = parse_group_answer(
+            salvaged = salvage_group_answer(
                 response.text, ids, gemini.categories, model, classifier=gemini.name
             )
         except LLMBadAnswer:
@@ -251,14 +251,17 @@ def fetch_batch(
             gemini.budget.record_tokens(usage.total_token_count, estimated=estimate, queue=BACKFILL)
         detail = {
             "group_size": len(group),
-            "answered": len(found),
+            "answered": len(salvaged.decisions),
             "prompt_tokens": usage.prompt_token_count if usage else None,
             "output_tokens": usage.candidates_token_count if usage else None,
             "pii_masked": sorted(mask_group(group)[1]),
         }
-        for ticket_id, decision in found.items():
+        for ticket_id, decision in salvaged.decisions.items():
             answers.setdefault(ticket_id, decision)
-            details.setdefault(ticket_id, detail)
+            repaired = salvaged.repaired.get(ticket_id)
+            details.setdefault(
+                ticket_id, detail | ({"repaired": list(repaired)} if repaired else {})
+            )
     return BatchOutcome(state, answers, details, round(latency_ms, 1))
 
 

@@ -174,3 +174,61 @@ def test_offline_classifiers_report_no_call() -> None:
     assert scripted.classify_with_details(TICKET).as_audit() == {}
     group = scripted.classify_group([TICKET, TicketText(id="t2", description="parcel")])
     assert group.as_audit() == {"batched": 2} and list(group.decisions) == ["t1", "t2"]
+
+
+def test_a_repaired_answer_is_used_named_in_the_audit_and_not_cached() -> None:
+    transport = ScriptedTransport(
+        default=classification_json("billing"),
+        script=[classification_json("billing", language="english", reason="x" * 300)],
+    )
+    llm = make(transport)
+    result = llm.classify_with_details(TICKET)
+    assert (result.decision.category, result.decision.language) == ("billing", "und")
+    audit = result.as_audit()
+    assert audit["repaired"] == ["language", "reason"] and audit["error"] is None
+    assert "english" not in json.dumps(audit)
+    clean = llm.classify_with_details(TICKET)  # asked again: a repaired answer is not cached
+    assert clean.call is not None and clean.call.cache_hit is False
+    assert "repaired" not in clean.as_audit() and len(transport.sent) == 2
+    assert llm.classify_with_details(TICKET).call.cache_hit is True  # type: ignore[union-attr]
+
+
+def test_group_answers_are_repaired_per_ticket() -> None:
+    def reply(request: SentRequest) -> str:
+        good = json.loads(classification_json("shipping"))
+        return json.dumps(
+            {
+                "results": [
+                    good | {"id": "t0"},
+                    good | {"id": "t1", "language": "xx", "urgency": "asap"},
+                    good | {"id": "t2", "category": "warranty"},  # unusable: asked alone
+                ]
+            }
+        )
+
+    llm = make(ScriptedTransport(default=reply))
+    tickets = [TicketText(id=f"t{i}", description=f"parcel {i}") for i in range(3)]
+    result = llm.classify_group(tickets)
+    assert sorted(result.decisions) == ["t0", "t1"]
+    assert result.decisions["t1"].language == "und"
+    assert result.decisions["t1"].urgency is Urgency.normal
+    assert result.as_audit("t1")["repaired"] == ["urgency", "language"]
+    assert "repaired" not in result.as_audit("t0") and "repaired" not in result.as_audit()
+    assert result.as_audit()["answered"] == 2
+
+
+def test_cascade_nests_the_repairs_with_the_llm_call() -> None:
+    transport = ScriptedTransport(default=classification_json("billing", confidence=3))
+    cascade = CascadeClassifier(ScriptedClassifier(default=local), make(transport), 0.85)
+    result = cascade.classify_with_details(TicketText(id="b", description="charged twice"))
+    assert result.decision.confidence == 0.0
+    assert result.as_audit()["llm_call"]["repaired"] == ["confidence"]
+
+
+def test_an_answer_without_a_usable_category_is_still_bad() -> None:
+    transport = ScriptedTransport(default=classification_json("warranty", language="xx"))
+    llm = make(transport)
+    with pytest.raises(LLMBadAnswer, match="category"):
+        llm.classify(TICKET)
+    assert llm.last_call is not None and llm.last_call.error == "answer outside the schema"
+    assert llm.last_call.repaired == ()

@@ -1,4 +1,4 @@
-"""The prompt keeps the ticket as delimited data; the answer must fit the schema exactly."""
+"""The prompt keeps the ticket as delimited data; only an answer without a usable category fails."""
 
 from __future__ import annotations
 
@@ -13,6 +13,14 @@ from pipeline.classifiers.prompt import (
     neutralise,
     parse_answer,
     response_schema,
+    salvage_answer,
+)
+from pipeline.classifiers.salvage import (
+    DEFAULT_CONFIDENCE,
+    EXTRA_KEYS,
+    REASON_MAX_CHARS,
+    REPAIRS,
+    one_of,
 )
 from pipeline.domain.classification import TicketText, Urgency
 from pipeline.domain.errors import LLMBadAnswer, LLMUnavailable, TransientError
@@ -120,30 +128,117 @@ def test_valid_answer_becomes_a_classification() -> None:
         "not json",
         '{"category": "shipping"',
         "[]",
-        answer()[:-1] + ', "extra": "x"}',
-        json.dumps({"category": "shipping", "urgency": "high", "language": "de"}),
+        '"shipping"',
+        json.dumps({"urgency": "high", "language": "de", "confidence": 0.8, "reason": "x"}),
         answer(category="Billing"),
         answer(category="refund"),
         answer(category=""),
-        answer(urgency="urgent"),
-        answer(language="english"),
-        answer(language="d"),
-        answer(confidence=1.5),
-        answer(confidence=-0.1),
-        answer(confidence="0.9"),
-        answer(confidence=None),
-        answer(reason="x" * 201),
-        answer(reason=None),
+        answer(category=None),
+        answer(category=["shipping"]),
     ],
 )
-def test_answers_outside_the_schema_are_refused(text: str | None) -> None:
+def test_answers_without_a_usable_category_are_refused(text: str | None) -> None:
     with pytest.raises(LLMBadAnswer):
-        parse_answer(text, CATEGORIES)
+        salvage_answer(text, CATEGORIES)
 
 
-def test_bad_answer_is_transient_and_does_not_quote_the_answer() -> None:
+def test_bad_answer_is_transient_retried_once_at_once_and_does_not_quote_the_answer() -> None:
     assert issubclass(LLMBadAnswer, LLMUnavailable) and issubclass(LLMBadAnswer, TransientError)
+    assert LLMBadAnswer.max_retries == 1 and LLMBadAnswer.backs_off is False
     with pytest.raises(LLMBadAnswer) as caught:
         parse_answer(answer(category="SECRET-TICKET-WORDS"), CATEGORIES)
     assert "SECRET-TICKET-WORDS" not in str(caught.value)
     assert "category" in str(caught.value)
+
+
+def test_a_clean_answer_has_no_repairs() -> None:
+    salvaged = salvage_answer(answer(urgency="HIGH", language=" De "), CATEGORIES)
+    assert salvaged.repaired == ()
+    assert salvaged.decision.urgency is Urgency.high and salvaged.decision.language == "de"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "value"),
+    [
+        ({"language": "english"}, "language", "und"),
+        ({"language": "d"}, "language", "und"),
+        ({"language": "xx"}, "language", "und"),
+        ({"language": 7}, "language", "und"),
+        ({"language": None}, "language", "und"),
+        ({"language": "de-AT"}, "language", "de"),
+        ({"language": "pt_BR"}, "language", "pt"),
+        ({"urgency": "urgent"}, "urgency", Urgency.normal),
+        ({"urgency": 3}, "urgency", Urgency.normal),
+        ({"confidence": 1.5}, "confidence", 0.0),
+        ({"confidence": -0.1}, "confidence", 0.0),
+        ({"confidence": "0.9"}, "confidence", 0.0),
+        ({"confidence": None}, "confidence", 0.0),
+        ({"confidence": True}, "confidence", 0.0),
+        ({"reason": None}, "reason", ""),
+        ({"reason": ["a", "b"]}, "reason", ""),
+    ],
+)
+def test_each_bad_field_is_defaulted_and_named(
+    changes: dict[str, Any], field: str, value: Any
+) -> None:
+    salvaged = salvage_answer(answer(**changes), CATEGORIES)
+    assert salvaged.repaired == (field,)
+    assert getattr(salvaged.decision, field) == value
+    assert salvaged.decision.category == "shipping"  # the valid fields are kept
+    kept = {
+        "urgency": Urgency.high,
+        "language": "de",
+        "confidence": 0.8,
+        "reason": "parcel is late",
+    }
+    for name, expected in kept.items():
+        if name != field:
+            assert getattr(salvaged.decision, name) == expected
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"), [("deu", "de"), ("ger", "de"), ("yue", "yue"), ("und", "und")]
+)
+def test_iso_639_3_and_2b_codes_are_languages(code: str, expected: str) -> None:
+    salvaged = salvage_answer(answer(language=code), CATEGORIES)
+    assert (salvaged.decision.language, salvaged.repaired) == (expected, ())
+
+
+def test_a_long_reason_is_cut_to_the_limit() -> None:
+    salvaged = salvage_answer(answer(reason="word " * 100), CATEGORIES)
+    assert salvaged.repaired == ("reason",)
+    reason = salvaged.decision.reason
+    assert len(reason) <= REASON_MAX_CHARS and reason.endswith("\u2026")
+    assert reason.startswith("word word")
+    exact = salvage_answer(answer(reason="x" * REASON_MAX_CHARS), CATEGORIES)
+    assert exact.repaired == () and len(exact.decision.reason) == REASON_MAX_CHARS
+
+
+def test_unknown_keys_are_dropped_without_naming_them() -> None:
+    salvaged = salvage_answer(answer()[:-1] + ', "jane@example.com": "x"}', CATEGORIES)
+    assert salvaged.repaired == (EXTRA_KEYS,)
+    assert "jane" not in repr(salvaged)
+
+
+def test_several_repairs_at_once_and_missing_fields() -> None:
+    salvaged = salvage_answer(
+        answer(language="klingon", reason="r" * 500, urgency="asap", confidence=7, smuggled=1),
+        CATEGORIES,
+    )
+    assert salvaged.repaired == ("urgency", "language", "confidence", "reason", EXTRA_KEYS)
+    only_category = salvage_answer(json.dumps({"category": "billing"}), CATEGORIES)
+    assert only_category.repaired == ("urgency", "language", "confidence", "reason")
+    decision = only_category.decision
+    assert (decision.urgency, decision.language, decision.confidence, decision.reason) == (
+        Urgency.normal,
+        "und",
+        DEFAULT_CONFIDENCE,
+        "",
+    )
+
+
+def test_a_new_field_joins_the_repairs_in_one_line() -> None:
+    fix = one_of({"negative", "neutral", "positive"}, "neutral")
+    assert fix("Negative") == ("negative", False)
+    assert fix("furious") == ("neutral", True) and fix(None) == ("neutral", True)
+    assert list(REPAIRS) == ["urgency", "language", "confidence", "reason"]

@@ -9,6 +9,7 @@ import pytest
 from pipeline.domain.errors import (
     CircuitOpen,
     DeliveryRejected,
+    LLMBadAnswer,
     LLMBudgetExhausted,
     LLMUnavailable,
     PoisonMessage,
@@ -21,9 +22,11 @@ from pipeline.domain.retry_policy import (
     RetryLimits,
     RetryNow,
     backoff,
+    backs_off,
     counts_as_attempt,
     decide_retry,
     retry_after,
+    retry_cap,
 )
 
 LIMITS = RetryLimits(max_retries=3, backoff_max_s=300, defer_after_s=1800)
@@ -129,3 +132,24 @@ def test_past_the_horizon_a_counted_failure_gives_up_but_a_wait_does_not() -> No
     assert isinstance(
         decide(CircuitOpen("open", retry_after=1), limits=limits, retrying_for_s=61), RetryNow
     )
+
+
+def test_a_bad_answer_is_retried_once_at_once_then_given_up_for_the_fallback() -> None:
+    first = decide(LLMBadAnswer("no usable category"), attempt=1, retries=9)
+    assert first == RetryNow(0.0, True)  # no backoff, whatever the retries so far
+    second = decide(LLMBadAnswer("no usable category"), attempt=2, retries=10)
+    assert second == GiveUp(GiveUpReason.exhausted)  # exhausted: the classify task falls back
+
+
+def test_a_bad_answer_never_gets_more_retries_than_the_stage_allows() -> None:
+    none_left = RetryLimits(max_retries=0, backoff_max_s=300, defer_after_s=1800)
+    assert decide(LLMBadAnswer("x"), limits=none_left) == GiveUp(GiveUpReason.exhausted)
+    assert retry_cap(LLMBadAnswer("x"), 5) == 1 and retry_cap(LLMUnavailable("503"), 5) == 5
+    assert retry_cap(KeyError(), 5) == 5
+
+
+def test_only_the_error_family_decides_the_backoff() -> None:
+    assert not backs_off(LLMBadAnswer("x"))
+    assert backs_off(LLMUnavailable("503")) and backs_off(ConnectionResetError())
+    # An outage keeps its full backoff and retries.
+    assert isinstance(decide(LLMUnavailable("503"), attempt=2, retries=1), RetryNow)

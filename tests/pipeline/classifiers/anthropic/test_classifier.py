@@ -132,10 +132,10 @@ def test_401_fails_at_once(stub: AnthropicStub) -> None:
     [
         StubResponse(body="{not json"),
         tool_use_message("not an object"),
-        tool_use_message({"category": "billing"}),  # fields missing
-        tool_use_message(answer(smuggled="x")),  # an extra field
+        tool_use_message({"urgency": "high"}),  # category missing (other fields: repaired)
+        tool_use_message(answer(smuggled="x") | {"category": None}),  # category not text
     ],
-    ids=["body-not-json", "input-not-object", "fields-missing", "extra-field"],
+    ids=["body-not-json", "input-not-object", "category-missing", "category-null"],
 )
 def test_malformed_answers_are_bad_answers_and_not_cached(
     stub: AnthropicStub, response: StubResponse

@@ -215,8 +215,8 @@ def test_connection_refused_is_transient() -> None:
     [
         "{not json",
         classification_json(category="refunds"),
-        classification_json(confidence=1.7),
-        '{"category": "billing"}',
+        '{"category": null, "confidence": 1.7}',  # no usable category (other fields: repaired)
+        '{"urgency": "high"}',
     ],
 )
 def test_answers_outside_the_schema_are_bad_answers_and_not_cached(
@@ -244,10 +244,13 @@ def test_prompt_injection_stays_data_and_cannot_escape_the_schema(stub: GeminiSt
         text_response(classification_json(category="billing", confidence=0.2)),
     )
     classifier = make(stub)
-    for _ in range(3):
-        with pytest.raises(LLMBadAnswer):
-            classifier.classify(INJECTION)
-    assert classifier.classify(INJECTION).confidence == 0.2  # only a schema answer is stored
+    with pytest.raises(LLMBadAnswer):
+        classifier.classify(INJECTION)
+    # An injected confidence counts as none; a smuggled field is dropped; neither is cached.
+    assert classifier.classify(INJECTION).confidence == 0.0
+    smuggled = classifier.classify_with_details(INJECTION)
+    assert smuggled.call is not None and smuggled.call.repaired == ("extra_keys",)
+    assert classifier.classify(INJECTION).confidence == 0.2  # only a full answer is stored
     for request in stub.recorded():
         contents = sent_contents(request)
         assert contents.count("<ticket>") == 1 and contents.count("</ticket>") == 1

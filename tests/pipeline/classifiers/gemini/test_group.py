@@ -46,7 +46,8 @@ def test_parse_keeps_valid_answers_for_known_ids_only() -> None:
         }
     )
     parsed = parse_group_answer(text, ["a", "b", "c", "d"], CATEGORIES, "m")
-    assert list(parsed) == ["a"] and parsed["a"].category == "billing"  # first answer wins
+    assert list(parsed) == ["a", "c"] and parsed["a"].category == "billing"  # first answer wins
+    # c's unknown key is dropped (a repair); b's category is unusable, d has none.
 
 
 def test_unparsable_group_answer_is_a_bad_answer() -> None:

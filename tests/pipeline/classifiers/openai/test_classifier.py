@@ -97,7 +97,7 @@ def test_429_then_success_and_5xx_then_success(stub: OpenAIStub, response_format
     [
         "{not json",
         classification_json("warranty"),  # outside the enum
-        json.dumps({**json.loads(classification_json()), "extra": 1}),
+        json.dumps({**json.loads(classification_json()), "category": None}),  # no category
         "Sure! Here is the JSON you asked for.",
     ],
 )
