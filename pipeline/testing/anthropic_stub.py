@@ -15,15 +15,10 @@ Standard library only. Standalone: `python -m pipeline.testing.anthropic_stub --
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from pipeline.testing.anthropic_responses import (
     TICKET_ID,
@@ -32,6 +27,7 @@ from pipeline.testing.anthropic_responses import (
     default_answer,
     error_response,
 )
+from pipeline.testing.stub_server import StubServer
 
 Responder = Callable[[RecordedRequest], StubResponse]
 SAMPLING = ("temperature", "top_p", "top_k")  # refused from version 2026-10-21 on
@@ -99,36 +95,16 @@ def check(request: RecordedRequest, api_key: str | None) -> StubResponse | None:
     return error_response(400, "; ".join(problems)) if problems else None
 
 
-class AnthropicStub:
+class AnthropicStub(StubServer):
     """The stub server: checks each request, then `script` answers in order, then `default`."""
 
+    name = "anthropic-stub"
+
     def __init__(self, default: Responder | None = None, *, api_key: str | None = None) -> None:
+        super().__init__()
         self.api_key = api_key  # None: any non-empty key is accepted
-        self.requests: list[RecordedRequest] = []
         self.refused: list[StubResponse] = []  # what `check` answered instead of the script
         self.default: Responder = default or default_answer
-        self._script: deque[StubResponse] = deque()
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """Base URL to give the SDK (`base_url=`: it appends /v1/messages)."""
-        assert self._server is not None, "stub not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def enqueue(self, *responses: StubResponse) -> None:
-        """Answer the next acceptable requests with these, in order."""
-        with self._lock:
-            self._script.extend(responses)
-
-    def recorded(self) -> list[RecordedRequest]:
-        """A copy of every request received so far."""
-        with self._lock:
-            return list(self.requests)
 
     def _answer(self, request: RecordedRequest) -> StubResponse:
         refusal = check(request, self.api_key)
@@ -137,71 +113,8 @@ class AnthropicStub:
             if refusal is not None:
                 self.refused.append(refusal)
                 return refusal
-            scripted = self._script.popleft() if self._script else None
+        scripted = self._next_scripted()
         return scripted if scripted is not None else self.default(request)
-
-    def start(self, port: int = 0) -> AnthropicStub:
-        """Listen on 127.0.0.1 (a free port by default) in a background thread."""
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                self._handle("POST")
-
-            def do_GET(self) -> None:
-                self._handle("GET")
-
-            def _handle(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                request = RecordedRequest(
-                    method=method,
-                    path=self.path,
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    raw=self.rfile.read(length) if length else b"",
-                    received_at=time.monotonic(),
-                    received_wall=time.time(),
-                )
-                answer = stub._answer(request)
-                if answer.hold_s:
-                    stub._stopping.wait(answer.hold_s)
-                body = answer.body
-                data = (
-                    body
-                    if isinstance(body, bytes)
-                    else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
-                )
-                try:
-                    self.send_response(answer.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in answer.headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:  # the client gave up (timeout test)
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # silence: the default prints every request line to stderr
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), name="anthropic-stub", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Release held answers and shut the server down."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
 
 @contextmanager

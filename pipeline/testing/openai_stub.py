@@ -16,11 +16,8 @@ import json
 import re
 import signal
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from pipeline.testing.gemini_responses import RecordedRequest, StubResponse
@@ -31,6 +28,7 @@ from pipeline.testing.openai_responses import (
     leaks,
     request_problems,
 )
+from pipeline.testing.stub_server import StubServer
 
 Responder = Callable[[RecordedRequest], StubResponse]
 PATH = "/v1/chat/completions"
@@ -90,42 +88,22 @@ def classify_request(request: RecordedRequest) -> StubResponse:
     return completion_response(json.dumps(_answer_for(user, categories)), model=model)
 
 
-class OpenAIStub:
+class OpenAIStub(StubServer):
     """The stub server; `api_key=None` accepts any bearer token."""
+
+    name = "openai-stub"
+    url_suffix = "/v1"  # TRIAGE_OPENAI_BASE_URL
 
     def __init__(
         self, default: Responder | None = None, *, api_key: str | None = "sk-test"
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.default: Responder = default or classify_request
-        self.requests: list[RecordedRequest] = []
         self.problems: list[str] = []
-        self._script: deque[StubResponse] = deque()
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """Base URL to give the SDK (`TRIAGE_OPENAI_BASE_URL`)."""
-        assert self._server is not None, "stub not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
-    def enqueue(self, *responses: StubResponse) -> None:
-        """Answer the next valid requests with these, in order."""
-        with self._lock:
-            self._script.extend(responses)
-
-    def recorded(self) -> list[RecordedRequest]:
-        """A copy of every request received so far."""
-        with self._lock:
-            return list(self.requests)
 
     def _answer(self, request: RecordedRequest) -> StubResponse:
-        with self._lock:
-            self.requests.append(request)
+        self._record(request)
         if request.method != "POST" or request.path.split("?")[0] != PATH:
             return error_response(404, f"Invalid URL ({request.method} {request.path})")
         header = request.headers.get("authorization", "")
@@ -137,72 +115,8 @@ class OpenAIStub:
             self.problems += problems + leaks(request)
         if problems:
             return error_response(400, "; ".join(problems), param="response_format")
-        with self._lock:
-            scripted = self._script.popleft() if self._script else None
+        scripted = self._next_scripted()
         return scripted if scripted is not None else self.default(request)
-
-    def start(self, port: int = 0) -> OpenAIStub:
-        """Listen on 127.0.0.1 (`port` 0: a free one) in a background thread."""
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                self._handle("POST")
-
-            def do_GET(self) -> None:
-                self._handle("GET")
-
-            def _handle(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                request = RecordedRequest(
-                    method=method,
-                    path=self.path,
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    raw=self.rfile.read(length) if length else b"",
-                    received_at=time.monotonic(),
-                    received_wall=time.time(),
-                )
-                answer = stub._answer(request)
-                if answer.hold_s:
-                    stub._stopping.wait(answer.hold_s)
-                body = answer.body
-                data = (
-                    body
-                    if isinstance(body, bytes)
-                    else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
-                )
-                try:
-                    self.send_response(answer.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in answer.headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:  # the client gave up (timeout test)
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # silence: the default handler prints every request line
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), name="openai-stub", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Release held answers and shut the server down."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
 
 @contextmanager
