@@ -5,13 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import httpx
 import pytest
-from celery.contrib.testing.worker import start_worker
 from pydantic import SecretStr
 
-from ingest_api.app import create_app
-from pipeline.domain.lifecycle import FINAL_STATUSES
 from pipeline.settings import ClassifierChoice, Settings
 from pipeline.store.tickets import TicketStore
 from pipeline.testing.anthropic_responses import (
@@ -21,12 +17,7 @@ from pipeline.testing.anthropic_responses import (
     tool_use_message,
 )
 from pipeline.testing.anthropic_stub import AnthropicStub, running_stub
-from pipeline.wiring import build_services
-from tests.conftest import admin_key
-from tests.support.broker import purge_queues
-from tests.support.waiting import wait_for
-from triage_cli.stub_departments import serve_in_thread
-from workers.celery_app import create_celery_app
+from tests.support.provider_pipeline import QUICK_RETRIES, Api, post_and_wait, provider_pipeline
 
 API_KEY = "sk-ant-stub-key-not-real"
 
@@ -38,42 +29,16 @@ def stub() -> Iterator[AnthropicStub]:
 
 
 @pytest.fixture
-def anthropic_api(settings: Settings, stub: AnthropicStub) -> Iterator[tuple[str, TicketStore]]:
-    claude_settings = settings.model_copy(
-        update={
-            "classifier": ClassifierChoice.anthropic,
-            "anthropic_base_url": stub.url,
-            "anthropic_api_key": SecretStr(API_KEY),
-            "routing_file": None,  # the default routing: record only
-            "classify_max_retries": 2,
-            "retry_backoff_max_s": 1,
-        }
-    )
-    services = build_services(claude_settings)
-    assert services.classifier.name == "anthropic"
-    app = create_celery_app(claude_settings, services=services)
-    purge_queues(app, "live", "backfill")
-    with (
-        start_worker(
-            app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"
-        ),
-        serve_in_thread(create_app(claude_settings, store=services.store, celery_app=app)) as url,
-    ):
-        yield url, services.store
-
-
-def post_and_wait(api: tuple[str, TicketStore], body: dict[str, str]) -> str:
-    url, store = api
-    with httpx.Client(
-        base_url=url, headers={"X-API-Key": admin_key(store, "k" + body["subject"][:8])}
-    ) as client:
-        ticket_id = str(client.post("/tickets", json=body).json()["id"])
-    wait_for(
-        lambda: store.get(ticket_id).status in FINAL_STATUSES,
-        timeout=30,
-        what="the ticket to be final",
-    )
-    return ticket_id
+def anthropic_api(settings: Settings, stub: AnthropicStub) -> Iterator[Api]:
+    with provider_pipeline(
+        settings,
+        "anthropic",
+        classifier=ClassifierChoice.anthropic,
+        anthropic_base_url=stub.url,
+        anthropic_api_key=SecretStr(API_KEY),
+        **QUICK_RETRIES,
+    ) as api:
+        yield api
 
 
 TICKET = {

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
-from celery.contrib.testing.worker import start_worker
 from pydantic import SecretStr
 
-from ingest_api.app import create_app
-from pipeline.domain.lifecycle import FINAL_STATUSES
 from pipeline.settings import ClassifierChoice, Settings
 from pipeline.store.tickets import TicketStore
 from pipeline.testing.gemini_responses import classification_json, error_response, text_response
 from pipeline.testing.gemini_stub import GeminiStub, running_stub
-from pipeline.wiring import build_services
-from tests.conftest import admin_key
-from tests.support.broker import purge_queues
-from tests.support.waiting import wait_for
-from triage_cli.stub_departments import serve_in_thread
-from workers.celery_app import create_celery_app
+from tests.support.provider_pipeline import QUICK_RETRIES, Api, post_and_wait, provider_pipeline
 
 API_KEY = "stub-gemini-key-not-real"
 
@@ -34,44 +24,16 @@ def stub() -> Iterator[GeminiStub]:
 
 
 @pytest.fixture
-def gemini_api(
-    settings: Settings, stub: GeminiStub, tmp_path: Path
-) -> Iterator[tuple[str, TicketStore]]:
-    gemini_settings = settings.model_copy(
-        update={
-            "classifier": ClassifierChoice.gemini,
-            "gemini_base_url": stub.url,
-            "gemini_api_key": SecretStr(API_KEY),
-            "routing_file": None,  # the default routing: record only
-            "classify_max_retries": 2,
-            "retry_backoff_max_s": 1,
-        }
-    )
-    services = build_services(gemini_settings)
-    assert services.classifier.name == "gemini"
-    app = create_celery_app(gemini_settings, services=services)
-    purge_queues(app, "live", "backfill")
-    with (
-        start_worker(
-            app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"
-        ),
-        serve_in_thread(create_app(gemini_settings, store=services.store, celery_app=app)) as url,
-    ):
-        yield url, services.store
-
-
-def post_and_wait(api: tuple[str, TicketStore], body: dict[str, str]) -> str:
-    url, store = api
-    with httpx.Client(
-        base_url=url, headers={"X-API-Key": admin_key(store, "k" + body["subject"][:8])}
-    ) as client:
-        ticket_id = str(client.post("/tickets", json=body).json()["id"])
-    wait_for(
-        lambda: store.get(ticket_id).status in FINAL_STATUSES,
-        timeout=30,
-        what="the ticket to be final",
-    )
-    return ticket_id
+def gemini_api(settings: Settings, stub: GeminiStub) -> Iterator[Api]:
+    with provider_pipeline(
+        settings,
+        "gemini",
+        classifier=ClassifierChoice.gemini,
+        gemini_base_url=stub.url,
+        gemini_api_key=SecretStr(API_KEY),
+        **QUICK_RETRIES,
+    ) as api:
+        yield api
 
 
 TICKET = {

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from celery.contrib.testing.worker import start_worker
 from pydantic import SecretStr
 
-from ingest_api.app import create_app
 from pipeline.domain.lifecycle import FINAL_STATUSES
 from pipeline.settings import ClassifierChoice, Settings
 from pipeline.store.tickets import TicketStore
 from pipeline.testing.gemini_responses import classification_json, text_response
 from pipeline.testing.gemini_stub import GeminiStub, running_stub
-from pipeline.wiring import build_services
 from tests.conftest import admin_key
-from tests.support.broker import purge_queues
+from tests.support.provider_pipeline import Api, provider_pipeline
 from tests.support.waiting import wait_for
-from triage_cli.stub_departments import serve_in_thread
-from workers.celery_app import create_celery_app
 
 API_KEY = "stub-gemini-key-not-real"
 TICKETS = 6
@@ -37,28 +31,16 @@ def stub() -> Iterator[GeminiStub]:
 
 
 @pytest.fixture
-def gemini_api(
-    settings: Settings, stub: GeminiStub, tmp_path: Path
-) -> Iterator[tuple[str, TicketStore]]:
-    gemini_settings = settings.model_copy(
-        update={
-            "classifier": ClassifierChoice.gemini,
-            "gemini_base_url": stub.url,
-            "gemini_api_key": SecretStr(API_KEY),
-            "routing_file": None,  # the default routing: record only
-            **SLOW_RETRIES,
-        }
-    )
-    services = build_services(gemini_settings)
-    app = create_celery_app(gemini_settings, services=services)
-    purge_queues(app, "live", "backfill")
-    with (
-        start_worker(
-            app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"
-        ),
-        serve_in_thread(create_app(gemini_settings, store=services.store, celery_app=app)) as url,
-    ):
-        yield url, services.store
+def gemini_api(settings: Settings, stub: GeminiStub) -> Iterator[Api]:
+    with provider_pipeline(
+        settings,
+        "gemini",
+        classifier=ClassifierChoice.gemini,
+        gemini_base_url=stub.url,
+        gemini_api_key=SecretStr(API_KEY),
+        **SLOW_RETRIES,
+    ) as api:
+        yield api
 
 
 def post_all_and_wait(api: tuple[str, TicketStore], count: int) -> tuple[list[str], float]:
