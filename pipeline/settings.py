@@ -374,32 +374,28 @@ class Settings(BaseSettings):
                 return prefix + str(Path(rest).resolve())
         return value
 
+    def provider_key(self, provider: ClassifierChoice) -> str | None:
+        """One LLM provider's API key: TRIAGE_<PROVIDER>_API_KEY, else its SDK's own variables.
+
+        Gemini on Vertex AI needs none: see has_credentials.
+        """
+        setting: SecretStr | None = getattr(self, f"{provider.value}_api_key")
+        if setting is not None:
+            return setting.get_secret_value()
+        found = (os.environ.get(name) for name in PROVIDER_KEY_NAMES[provider])
+        return next((value for value in found if value), None)
+
     def gemini_key(self) -> str | None:
-        """The Gemini API key from settings or the SDK's own environment variables."""
-        if self.gemini_api_key is not None:
-            return self.gemini_api_key.get_secret_value()
-        return os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY") or None
+        """The Gemini API key (GEMINI_API_KEY or GOOGLE_API_KEY)."""
+        return self.provider_key(ClassifierChoice.gemini)
 
     def openai_key(self) -> str | None:
-        """The OpenAI-compatible API key from settings or OPENAI_API_KEY."""
-        if self.openai_api_key is not None:
-            return self.openai_api_key.get_secret_value()
-        return os.environ.get("OPENAI_API_KEY") or None
+        """The OpenAI-compatible API key (OPENAI_API_KEY)."""
+        return self.provider_key(ClassifierChoice.openai)
 
     def anthropic_key(self) -> str | None:
-        """The Anthropic API key from settings or ANTHROPIC_API_KEY."""
-        if self.anthropic_api_key is not None:
-            return self.anthropic_api_key.get_secret_value()
-        return os.environ.get("ANTHROPIC_API_KEY") or None
-
-    def provider_key(self, provider: ClassifierChoice) -> str | None:
-        """The API key of one LLM provider (Gemini on Vertex AI needs none: see has_credentials)."""
-        keys = {
-            ClassifierChoice.gemini: self.gemini_key,
-            ClassifierChoice.openai: self.openai_key,
-            ClassifierChoice.anthropic: self.anthropic_key,
-        }
-        return keys[provider]()
+        """The Anthropic API key (ANTHROPIC_API_KEY)."""
+        return self.provider_key(ClassifierChoice.anthropic)
 
     def has_credentials(self, provider: ClassifierChoice) -> bool:
         """Whether `provider` can be called: its key, or Vertex AI settings for Gemini."""
