@@ -96,6 +96,8 @@ class DeliveryAttempt:
     status: DeliveryStatus
     response_status: int | None = None
     error: str | None = None
+    target: str = "http"  # the endpoint, or a helpdesk write-back ("zendesk", "github", ...)
+    response_body: str | None = None  # what the target answered (bounded), for the trail
 
 
 class DeliveryRecord(BaseModel):
@@ -111,6 +113,8 @@ class DeliveryRecord(BaseModel):
     attempts: int
     response_status: int | None
     last_error: str | None
+    target: str = "http"
+    response_body: str | None = None
     created_at: datetime
     updated_at: datetime
 

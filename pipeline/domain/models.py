@@ -85,11 +85,15 @@ class TicketRecord(BaseModel):
     urgency: str | None
     language: str | None
     confidence: float | None
+    urgency_confidence: float | None = None
+    sentiment: str | None = None
+    sentiment_confidence: float | None = None
     reason: str | None
     classifier: str | None
     model: str | None
     review_reason: str | None
     department: str | None
+    connector: str | None = None
     generation: int
     attempts: int
     failed_stage: str | None

@@ -1,4 +1,4 @@
-"""Delivery records: one per (ticket, department, generation), with its outcome."""
+"""Delivery records: one per (ticket, department, target, generation), with its outcome."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ DELIVERIES = cast(Table, DeliveryRow.__table__)
 def save_delivery_attempt(session: Session, delivery: DeliveryAttempt) -> None:
     """Insert or update the delivery record, counting one more attempt (inside a transaction).
 
-    One atomic upsert on the (ticket, department, generation) key: no read first, and two
+    One atomic upsert on the (ticket, department, target, generation) key: no read first, and two
     workers recording the same delivery at once still count both attempts.
     """
     now = utcnow()
@@ -27,12 +27,14 @@ def save_delivery_attempt(session: Session, delivery: DeliveryAttempt) -> None:
     insert = _insert_for(session)(DELIVERIES).values(
         ticket_id=delivery.ticket_id,
         department=delivery.department,
+        target=delivery.target,
         generation=delivery.generation,
         endpoint=delivery.endpoint,
         status=delivery.status.value,
         attempts=counted,
         response_status=delivery.response_status,
         last_error=delivery.error,
+        response_body=delivery.response_body,
         created_at=now,
         updated_at=now,
     )
@@ -41,6 +43,7 @@ def save_delivery_attempt(session: Session, delivery: DeliveryAttempt) -> None:
             index_elements=[
                 DELIVERIES.c.ticket_id,
                 DELIVERIES.c.department,
+                DELIVERIES.c.target,
                 DELIVERIES.c.generation,
             ],
             set_={
@@ -48,6 +51,7 @@ def save_delivery_attempt(session: Session, delivery: DeliveryAttempt) -> None:
                 "status": delivery.status.value,
                 "response_status": delivery.response_status,
                 "last_error": delivery.error,
+                "response_body": delivery.response_body,
                 "updated_at": now,
             },
         )

@@ -23,7 +23,7 @@ class InMemoryReads:
         self._lock = threading.RLock()
         self._tickets: dict[str, TicketRecord] = {}
         self._events: list[AuditEntry] = []
-        self._deliveries: dict[tuple[str, str, int], DeliveryRecord] = {}
+        self._deliveries: dict[tuple[str, str, str, int], DeliveryRecord] = {}
         self._event_ids = itertools.count(1)
 
     def get(self, ticket_id: str) -> TicketRecord:
@@ -96,7 +96,7 @@ class InMemoryReads:
             ticket = self._get(ticket_id)
             deliveries = {
                 d.department: d
-                for (owner, _, generation), d in self._deliveries.items()
+                for (owner, _, _, generation), d in self._deliveries.items()
                 if owner == ticket_id and generation == ticket.generation
             }
         return ticket, deliveries
@@ -104,7 +104,7 @@ class InMemoryReads:
     def deliveries(self, ticket_id: str) -> list[DeliveryRecord]:
         """Every delivery record of a ticket, oldest first."""
         with self._lock:
-            return [d for (owner, _, _), d in self._deliveries.items() if owner == ticket_id]
+            return [d for (owner, _, _, _), d in self._deliveries.items() if owner == ticket_id]
 
     def _get(self, ticket_id: str) -> TicketRecord:
         ticket = self._tickets.get(ticket_id)
@@ -138,7 +138,7 @@ class InMemoryReads:
         )
 
     def _save_delivery(self, delivery: DeliveryAttempt) -> None:
-        key = (delivery.ticket_id, delivery.department, delivery.generation)
+        key = (delivery.ticket_id, delivery.department, delivery.target, delivery.generation)
         now = utcnow()
         counted = 0 if delivery.status is DeliveryStatus.recorded else 1
         earlier = self._deliveries.get(key)
@@ -151,6 +151,8 @@ class InMemoryReads:
             attempts=counted + (earlier.attempts if earlier else 0),
             response_status=delivery.response_status,
             last_error=delivery.error,
+            target=delivery.target,
+            response_body=delivery.response_body,
             created_at=earlier.created_at if earlier else now,
             updated_at=now,
         )

@@ -90,11 +90,16 @@ class TicketRow(Base):
     urgency: Mapped[str | None] = mapped_column(String(16))
     language: Mapped[str | None] = mapped_column(String(8))
     confidence: Mapped[float | None] = mapped_column(Float)
+    urgency_confidence: Mapped[float | None] = mapped_column(Float)
+    sentiment: Mapped[str | None] = mapped_column(String(16))
+    sentiment_confidence: Mapped[float | None] = mapped_column(Float)
     reason: Mapped[str | None] = mapped_column(Text)
     classifier: Mapped[str | None] = mapped_column(String(32))
     model: Mapped[str | None] = mapped_column(String(128))
     review_reason: Mapped[str | None] = mapped_column(Text)
     department: Mapped[str | None] = mapped_column(String(64))
+    # The helpdesk connector the ticket came through (zendesk, github, email...); None: the API.
+    connector: Mapped[str | None] = mapped_column(String(32))
 
     generation: Mapped[int] = mapped_column(Integer, default=1)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -126,24 +131,31 @@ class AuditEventRow(Base):
 
 
 class DeliveryRow(Base):
-    """One ticket's delivery to one department in one generation, and its outcome."""
+    """One ticket's delivery to one department's target in one generation, and its outcome."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint(
-            "ticket_id", "department", "generation", name="uq_deliveries_ticket_dept_gen"
+            "ticket_id",
+            "department",
+            "target",
+            "generation",
+            name="uq_deliveries_ticket_dept_target_gen",
         ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
     department: Mapped[str] = mapped_column(String(64))
+    # "http" (the department's endpoint) or a helpdesk write-back target ("zendesk", ...).
+    target: Mapped[str] = mapped_column(String(32), default="http", server_default="http")
     generation: Mapped[int] = mapped_column(Integer)
     endpoint: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     response_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
+    response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
