@@ -9,6 +9,7 @@ from flask import Flask
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from ingest_api.batch import batch
+from ingest_api.console import install_console
 from ingest_api.context import ApiContext
 from ingest_api.customers import customers
 from ingest_api.errors import register_error_handlers
@@ -16,6 +17,7 @@ from ingest_api.health import health
 from ingest_api.instrumentation import register_ingest_metrics
 from ingest_api.openapi import build_openapi
 from ingest_api.tickets import tickets
+from ingest_api.webhooks import webhooks
 from pipeline.domain.errors import ConfigurationError
 from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
@@ -57,6 +59,7 @@ def create_app(
         circuits=services.circuit_breaker,
         state_collector=services.state_collector,
         routing=services.routing,
+        spend=services.spend_ledger if settings.llm_monthly_budget is not None else None,
     )
     register_ingest_metrics(app)
     register_error_handlers(app)
@@ -64,6 +67,8 @@ def create_app(
     app.register_blueprint(tickets)
     app.register_blueprint(customers)
     app.register_blueprint(batch)
+    app.register_blueprint(webhooks)
     app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json"))
+    install_console(app, settings.api_key_pepper.get_secret_value().encode())
     build_openapi(app)  # fail at start, not at the first /openapi.json, if a route is undocumented
     return app

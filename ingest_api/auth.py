@@ -17,7 +17,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Which roles may call a route that needs `role`: admins may do everything.
 ALLOWED: dict[Role, frozenset[Role]] = {
     Role.producer: frozenset({Role.producer, Role.admin}),
-    Role.reader: frozenset({Role.reader, Role.admin}),
+    Role.reader: frozenset({Role.reader, Role.reviewer, Role.admin}),
+    # Reviewers correct categories and replay tickets (the review console's people).
+    Role.reviewer: frozenset({Role.reviewer, Role.admin}),
     Role.admin: frozenset({Role.admin}),
 }
 

@@ -9,7 +9,7 @@ from flask import current_app
 
 from pipeline.domain.routing import RoutingTable
 from pipeline.operations.api_keys import KeyVerifier
-from pipeline.ports import CircuitBreaker, RateLimiter
+from pipeline.ports import CircuitBreaker, RateLimiter, SpendLedger
 from pipeline.settings import Settings
 from pipeline.store.group_commit import GroupCommitIntake
 from pipeline.store.tickets import TicketStore
@@ -29,6 +29,7 @@ class ApiContext:
     circuits: CircuitBreaker
     state_collector: PipelineStateCollector
     routing: RoutingTable
+    spend: SpendLedger | None = None  # month-to-date LLM spend, for /readyz's budget check
 
 
 def api_context() -> ApiContext:

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from ingest_api.context import api_context
+from ingest_api.context import ApiContext, api_context
 from ingest_api.openapi import build_openapi, documented
 from ingest_api.schemas import Health, Readiness
 from pipeline.telemetry.metrics import metrics_exposition
@@ -44,7 +44,11 @@ def readyz() -> tuple[Response, int]:
         checks["departments"] = {"ok": True, "open_circuits": context.circuits.open_circuits()}
     except Exception as error:
         checks["departments"] = {"ok": True, "open_circuits": None, "error": type(error).__name__}
-    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    degraded = _llm_budget_check(context, checks)
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
+    if degraded:
+        # Still ready (this API ingests); the classify stage falls back to TRIAGE_LLM_FALLBACKS.
+        body["degraded"] = degraded
     if not ready:
         body["error"] = {
             "code": "not_ready",
@@ -52,6 +56,27 @@ def readyz() -> tuple[Response, int]:
             "details": checks,
         }
     return jsonify(body), 200 if ready else 503
+
+
+def _llm_budget_check(context: ApiContext, checks: dict[str, Any]) -> list[str]:
+    """Informational: TRIAGE_LLM_MONTHLY_BUDGET against the month's spend; degraded names."""
+    budget = context.settings.llm_monthly_budget
+    if budget is None or context.spend is None:
+        return []
+    try:
+        spent = context.spend.month_to_date()
+    except Exception as error:
+        checks["llm_budget"] = {"ok": True, "budget_usd": budget, "error": type(error).__name__}
+        return []
+    reached = spent >= budget
+    checks["llm_budget"] = {
+        "ok": True,
+        "degraded": reached,
+        "spent_usd": round(spent, 4),
+        "budget_usd": budget,
+        **({"message": "monthly budget reached: the LLM tiers are skipped"} if reached else {}),
+    }
+    return ["llm_budget"] if reached else []
 
 
 @health.get("/metrics")

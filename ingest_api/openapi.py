@@ -27,7 +27,7 @@ ERROR_TEXT = {
     503: "Store unavailable (see Retry-After); retry",
 }
 # Routes that are not part of the API contract (the docs page itself).
-UNDOCUMENTED_ENDPOINTS = ("static", "swagger_ui.")
+UNDOCUMENTED_ENDPOINTS = ("static", "swagger_ui.", "console.")  # console: HTML pages
 
 
 @dataclass(frozen=True)

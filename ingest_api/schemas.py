@@ -107,4 +107,5 @@ class Readiness(BaseModel):
 
     status: str
     checks: dict[str, dict[str, Any]]
+    degraded: list[str] | None = None  # ready, but these checks say part of the work is limited
     error: ErrorDetail | None = None

@@ -134,7 +134,7 @@ def rerun_route(ticket_id: str) -> tuple[Response, int]:
 @documented(
     "Replay a failed ticket from the stage that failed", {202: RerunAccepted}, errors=(409,)
 )
-@requires(Role.admin)
+@requires(Role.reviewer)
 def replay_ticket(ticket_id: str) -> tuple[Response, int]:
     """Resume a finished ticket where it failed (a new delivery generation)."""
     return _rerun(ticket_id, None)
@@ -163,7 +163,7 @@ class CorrectionResult(BaseModel):
     request=CategoryCorrection,
     errors=(409,),
 )
-@requires(Role.admin)
+@requires(Role.reviewer)
 def correct_ticket_category(ticket_id: str) -> Response:
     """Record a person's category; enqueue the route stage when the department changes."""
     context = api_context()

@@ -7,7 +7,7 @@ Wiring (`pipeline.wiring`) picks the implementations; nothing else names an adap
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -44,6 +44,8 @@ from pipeline.domain.operator import (
     StoredKey,
     StoredTickets,
 )
+from pipeline.domain.review import ReceivedTicket, TicketSearch, TrailEvent
+from pipeline.domain.writeback import WritebackRequest
 
 # --- classification ------------------------------------------------------------------------
 
@@ -81,6 +83,20 @@ class Classifier(Protocol):
         ...
 
 
+class FallbackChain(Protocol):
+    """TRIAGE_LLM_FALLBACKS: who answers, in turn, once a queue's LLM is given up on."""
+
+    local: Classifier | None  # the last resort (its decision goes to review); None: fail
+
+    def primary(self, queue: str) -> tuple[str, str]:
+        """(provider, model) of the LLM the queue's own classifier calls."""
+        ...
+
+    def tiers(self, queue: str) -> Sequence[Classifier]:
+        """The LLM classifiers to try after the queue's own, in order."""
+        ...
+
+
 class DecisionCache(Protocol):
     """Decisions by key; a miss, an expired entry or a broken store all read as None."""
 
@@ -102,6 +118,18 @@ class LLMBudget(Protocol):
 
     def record_tokens(self, actual: int, *, estimated: int, queue: str = "live") -> None:
         """Charge the tokens a granted call used beyond its estimate (best effort)."""
+        ...
+
+
+class SpendLedger(Protocol):
+    """Month-to-date LLM spend in USD, shared by every process (calendar months, UTC)."""
+
+    def add(self, usd: float, *, at: datetime | None = None) -> float:
+        """Charge one call's cost to its month; the month's total after it."""
+        ...
+
+    def month_to_date(self, *, at: datetime | None = None) -> float:
+        """The month's spend so far (seeded from the audit trail when not yet counted)."""
         ...
 
 
@@ -152,11 +180,53 @@ class DeliveryReceipt:
     latency_ms: float
 
 
+@dataclass(frozen=True)
+class FetchedTicket:
+    """A helpdesk ticket read through its API: what a webhook carrying only the id lacked."""
+
+    subject: str
+    description: str
+    customer_id: str
+    priority: str | None = None  # ours (low, normal, high, urgent), already mapped
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TicketFetcher(Protocol):
+    """Reads a helpdesk ticket by the helpdesk's id (Zendesk events that carry only an id)."""
+
+    def fetch(self, connector: str, external_id: str) -> FetchedTicket:
+        """The ticket; TransientError (429/5xx, timeouts) to retry, PermanentError otherwise."""
+        ...
+
+
 class DepartmentClient(Protocol):
     """Sends one ticket body to one department endpoint."""
 
     def deliver(self, endpoint: str, body: bytes, headers: dict[str, str]) -> DeliveryReceipt:
         """POST the body; raise DepartmentUnavailable (retry) or DeliveryRejected (do not)."""
+        ...
+
+
+@dataclass(frozen=True)
+class WritebackReceipt:
+    """What a helpdesk answered to a successful write-back (the last call's answer)."""
+
+    status_code: int
+    latency_ms: float
+    body: str | None = None  # bounded, secrets masked
+
+
+class HelpdeskWriter(Protocol):
+    """Writes one triage decision back to the helpdesk ticket it came from."""
+
+    name: str  # "zendesk", "freshdesk", "jira", "github", "intercom"
+
+    def endpoint(self, request: WritebackRequest) -> str:
+        """The URL the write goes to (for the delivery record; never a credential)."""
+        ...
+
+    def write_back(self, request: WritebackRequest) -> WritebackReceipt:
+        """Make the helpdesk's documented calls; raise HelpdeskUnavailable or HelpdeskRejected."""
         ...
 
 
@@ -247,6 +317,7 @@ class TicketRepository(Protocol):
         idempotency_key: str | None,
         payload_hash: str,
         queue: Queue = Queue.live,
+        connector: str | None = None,
     ) -> Acceptance:
         """Store a new ticket as `received` with its audit event, or return the earlier one."""
         ...
@@ -289,12 +360,18 @@ class TicketRepository(Protocol):
         """The given tickets that are still `received`."""
         ...
 
-    def get_with_deliveries(self, ticket_id: str) -> tuple[TicketRecord, dict[str, DeliveryRecord]]:
-        """A ticket and its current generation's deliveries by department (TicketNotFound)."""
+    def get_with_deliveries(
+        self, ticket_id: str
+    ) -> tuple[TicketRecord, dict[tuple[str, str], DeliveryRecord]]:
+        """A ticket and its current generation's deliveries by (department, target)."""
         ...
 
     def deliveries(self, ticket_id: str) -> list[DeliveryRecord]:
         """Every delivery record of a ticket, oldest first."""
+        ...
+
+    def fill_fetched(self, ticket_id: str, fetched: FetchedTicket, *, attempt: int) -> bool:
+        """A `received` ticket's text from its helpdesk's API; audit `fetched` (False: moved on)."""
         ...
 
     def mark_classified(self, classified: ClassifiedTicket, *, attempt: int) -> bool:
@@ -455,6 +532,33 @@ class ReportQueries(Protocol):
         """Tickets with a known category and their text still present, oldest first."""
         ...
 
+    # The review console's reads (SQL: pipeline/store/reports.py; memory: memory_operator.py).
+
+    def search_tickets(
+        self,
+        search: TicketSearch,
+        *,
+        after_id: str | None = None,
+        limit: int = 50,
+        oldest_first: bool = False,
+    ) -> list[TicketRecord]:
+        """Tickets matching `search` by (received_at, id), after the cursor ticket `after_id`."""
+        ...
+
+    def trail_events(
+        self, events: Sequence[str], *, since: datetime, limit: int
+    ) -> list[TrailEvent]:
+        """Audit events of these kinds since `since`, newest first, at most `limit`."""
+        ...
+
+    def received_tickets(self, *, since: datetime, limit: int) -> list[ReceivedTicket]:
+        """Arrival time and current category of tickets received since `since`."""
+        ...
+
+    def llm_spend_since(self, since: datetime) -> float:
+        """USD the audited LLM calls since `since` cost (calls of unknown price count 0)."""
+        ...
+
 
 class RetentionStore(Protocol):
     """Blanks ticket text and PII in batches; the skeleton and audit trail stay."""
@@ -510,4 +614,8 @@ class HealthProbes(Protocol):
 
     def classifier(self) -> str:
         """Build the configured classifier and name it; raises when it cannot be built."""
+        ...
+
+    def llm_month_spend(self) -> float:
+        """USD the LLM cost this month so far (the shared counter, seeded from the store)."""
         ...

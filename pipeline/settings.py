@@ -17,6 +17,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from pipeline.domain.pricing import ModelPrice, parse_prices
+
 # `.env` in the working directory (`make run` writes one); TRIAGE_ENV_FILE names another file,
 # and an empty TRIAGE_ENV_FILE reads none (the test suite: a developer's .env must not leak in).
 ENV_FILE_VARIABLE = "TRIAGE_ENV_FILE"
@@ -214,6 +216,36 @@ class Settings(BaseSettings):
         description="When LLM retries are exhausted: `needs_review` (the local decision, and "
         "review) or `failed` (fail the ticket).",
     )
+    llm_fallbacks: str = Field(
+        default="local",
+        description="When the LLM is unavailable past its retries (or over its quota or "
+        "TRIAGE_LLM_MONTHLY_BUDGET), these answer in turn: a comma list of `gemini`, `openai`, "
+        "`anthropic` and `local` (last: the local decision, sent to review; dropped with "
+        "TRIAGE_LLM_FALLBACK=failed). Each provider listed needs its key at start-up.",
+    )
+    backfill_classifier: ClassifierChoice | None = Field(
+        default=None,
+        description="Classifier for the `backfill` queue (history), e.g. a cheaper provider; "
+        "unset: TRIAGE_CLASSIFIER.",
+    )
+    backfill_llm_model: str | None = Field(
+        default=None,
+        description="Model name for the backfill queue's LLM provider; unset: TRIAGE_LLM_MODEL "
+        "when the provider is the live one's, else that provider's default.",
+    )
+    llm_prices: str = Field(
+        default="",
+        description='LLM prices as JSON, USD per million tokens: `{"model": {"input": 0.3, '
+        '"output": 2.5}}`, merged over the built-in snapshot (pipeline/domain/pricing.py; '
+        "prices change, check the providers' pages). A model in neither: its cost is unknown.",
+    )
+    llm_monthly_budget: float | None = Field(
+        default=None,
+        gt=0,
+        description="USD the LLM may cost per calendar month (UTC), all processes together "
+        "(a Redis counter, seeded from the audit trail); past it the LLM tiers are skipped and "
+        "TRIAGE_LLM_FALLBACKS answers. Unset: no cap.",
+    )
 
     routing_file: Path | None = Field(
         default=None,
@@ -238,6 +270,91 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Sources that must sign their webhooks, each with its secrets (several "
         'while rotating), as JSON: `{"zendesk": ["whsec_new", "whsec_old"]}`.',
+    )
+    # Helpdesk connectors, inbound (POST /webhooks/<connector>): no secret → 401 to everything.
+    zendesk_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signing secret of the Zendesk webhook (comma-separated while rotating).",
+    )
+    freshdesk_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret the Freshdesk automation rule sends in "
+        "X-Triage-Webhook-Secret (comma-separated while rotating).",
+    )
+    jira_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of the Jira admin webhook, X-Hub-Signature sha256 "
+        "(comma-separated while rotating).",
+    )
+    github_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of the GitHub webhook, X-Hub-Signature-256 "
+        "(comma-separated while rotating).",
+    )
+    intercom_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Client secret of the Intercom app, X-Hub-Signature sha1 "
+        "(comma-separated while rotating).",
+    )
+    email_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret of the inbound e-mail hook: X-Triage-Webhook-Secret or "
+        "the basic-auth password (comma-separated while rotating).",
+    )
+    webhook_replay_window_s: int = Field(
+        default=300,
+        ge=1,
+        description="How old (or how far ahead) a signed webhook timestamp may be, in seconds "
+        "(Zendesk); older is refused (401).",
+    )
+    webhook_ignore_senders: str = Field(
+        default="",
+        description="Comma-separated helpdesk accounts (login, e-mail or account id) of our own "
+        "bots: their events are acknowledged and ignored, so write-back never loops.",
+    )
+
+    # Helpdesk write-back credentials (pipeline.helpdesks): never in the routing file or trail.
+    zendesk_base_url: str | None = Field(
+        default=None, description="Zendesk write-back: `https://SUBDOMAIN.zendesk.com`."
+    )
+    zendesk_email: str | None = Field(
+        default=None, description="Zendesk write-back: the agent's e-mail the API token is for."
+    )
+    zendesk_api_token: SecretStr | None = Field(
+        default=None, description="Zendesk write-back: an API token (Admin Center > API tokens)."
+    )
+    freshdesk_base_url: str | None = Field(
+        default=None, description="Freshdesk write-back: `https://DOMAIN.freshdesk.com`."
+    )
+    freshdesk_api_key: SecretStr | None = Field(
+        default=None, description="Freshdesk write-back: the agent's API key (Profile settings)."
+    )
+    jira_base_url: str | None = Field(
+        default=None, description="Jira write-back: `https://SITE.atlassian.net`."
+    )
+    jira_email: str | None = Field(
+        default=None, description="Jira write-back: the Atlassian account's e-mail."
+    )
+    jira_api_token: SecretStr | None = Field(
+        default=None, description="Jira write-back: an Atlassian API token for that account."
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com",
+        description="GitHub write-back: the REST API root (GitHub Enterprise: `https://HOST/api/v3`).",
+    )
+    github_token: SecretStr | None = Field(
+        default=None,
+        description="GitHub write-back: a token with Issues read/write on the repositories.",
+    )
+    intercom_base_url: str = Field(
+        default="https://api.intercom.io",
+        description="Intercom write-back: the API root (`https://api.eu.intercom.io` in the EU).",
+    )
+    intercom_token: SecretStr | None = Field(
+        default=None, description="Intercom write-back: the app's access token."
+    )
+    helpdesk_timeout_s: float = Field(
+        default=10.0, gt=0, description="Timeout of one helpdesk write-back call, in seconds."
     )
 
     # Retry policy: Celery retries with exponential backoff and jitter, capped per attempt.
@@ -285,7 +402,7 @@ class Settings(BaseSettings):
         default=5,
         ge=1,
         description="A stage whose worker died this many times on a ticket fails the ticket "
-        "(a poison message).",
+        "(a poison message); on RabbitMQ also the quorum queues' x-delivery-limit.",
     )
 
     task_soft_time_limit: int = Field(
@@ -310,6 +427,11 @@ class Settings(BaseSettings):
         default=30.0,
         ge=0,
         description="Seconds the API remembers a checked key (a revoked key works this long).",
+    )
+    console_idle_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        description="Minutes of inactivity after which a review-console session ends.",
     )
     rate_limit: str = Field(
         default="100/second;3000/minute",
@@ -374,6 +496,45 @@ class Settings(BaseSettings):
                 return prefix + str(Path(rest).resolve())
         return value
 
+    @field_validator("llm_prices")
+    @classmethod
+    def _check_prices(cls, value: str) -> str:
+        parse_prices(value)  # a malformed table refuses start, naming TRIAGE_LLM_PRICES
+        return value
+
+    @field_validator("llm_fallbacks")
+    @classmethod
+    def _check_fallbacks(cls, value: str) -> str:
+        names = [name.strip().lower() for name in value.split(",") if name.strip()]
+        allowed = [p.value for p in LLM_PROVIDERS] + [ClassifierChoice.local.value]
+        unknown = [name for name in names if name not in allowed]
+        if unknown:
+            raise ValueError(f"unknown {', '.join(unknown)}: choose from {', '.join(allowed)}")
+        if ClassifierChoice.local.value in names[:-1]:
+            raise ValueError("`local` answers every ticket: it can only come last")
+        if len(set(names)) != len(names):
+            raise ValueError("each fallback may be listed once")
+        return ",".join(names)
+
+    def fallback_providers(self) -> list[ClassifierChoice]:
+        """TRIAGE_LLM_FALLBACKS in order (`local` last when listed)."""
+        return [ClassifierChoice(name) for name in self.llm_fallbacks.split(",") if name]
+
+    def price_overrides(self) -> dict[str, ModelPrice]:
+        """TRIAGE_LLM_PRICES, parsed (checked when the settings were built)."""
+        return parse_prices(self.llm_prices)
+
+    def queue_settings(self, queue: str) -> Settings:
+        """The settings the classifier of `queue` is built from (backfill: its own choice)."""
+        if queue != "backfill" or (
+            self.backfill_classifier is None and self.backfill_llm_model is None
+        ):
+            return self
+        choice = self.backfill_classifier or self.classifier
+        same_provider = choice is self.classifier
+        model = self.backfill_llm_model or (self.llm_model if same_provider else None)
+        return self.model_copy(update={"classifier": choice, "llm_model": model})
+
     def provider_key(self, provider: ClassifierChoice) -> str | None:
         """One LLM provider's API key: TRIAGE_<PROVIDER>_API_KEY, else its SDK's own variables.
 
@@ -384,6 +545,13 @@ class Settings(BaseSettings):
             return setting.get_secret_value()
         found = (os.environ.get(name) for name in PROVIDER_KEY_NAMES[provider])
         return next((value for value in found if value), None)
+
+    def connector_secrets(self, connector: str) -> list[str]:
+        """The connector's webhook secrets (TRIAGE_<CONNECTOR>_WEBHOOK_SECRET, comma-separated)."""
+        setting: SecretStr | None = getattr(self, f"{connector}_webhook_secret", None)
+        if setting is None:
+            return []
+        return [part.strip() for part in setting.get_secret_value().split(",") if part.strip()]
 
     def gemini_key(self) -> str | None:
         """The Gemini API key (GEMINI_API_KEY or GOOGLE_API_KEY)."""

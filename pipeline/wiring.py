@@ -7,6 +7,7 @@ asks it for what it needs; a test passes its own adapters to the constructor ins
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from pipeline.adapters.http_delivery import HttpDepartmentClient
 from pipeline.adapters.signatures import sign_webhook
 from pipeline.adapters.stage_runs import build_stage_run_counter
 from pipeline.domain.errors import ConfigurationError
+from pipeline.domain.lifecycle import Queue
 from pipeline.domain.routing import RoutingTable, load_routing
 from pipeline.operations.api_keys import KeyVerifier
 from pipeline.ports import (
@@ -22,17 +24,23 @@ from pipeline.ports import (
     Classifier,
     DepartmentClient,
     HealthProbes,
+    HelpdeskWriter,
     QueueDepths,
     RateLimiter,
     SchemaState,
+    SpendLedger,
     StageRunCounter,
+    TicketFetcher,
 )
-from pipeline.settings import PROVIDER_KEY_NAMES, ClassifierChoice, Settings
+from pipeline.settings import LLM_PROVIDERS, PROVIDER_KEY_NAMES, ClassifierChoice, Settings
 from pipeline.store.engine import create_store_engine
 from pipeline.store.migrate import ensure_schema
 from pipeline.store.tickets import TicketStore
 
 if TYPE_CHECKING:
+    from pipeline.classifiers.cost import CostMeter
+    from pipeline.classifiers.fallback import FallbackChain as Chain
+    from pipeline.classifiers.llm import LLMClassifier
     from pipeline.store.group_commit import GroupCommitIntake
     from pipeline.telemetry.metrics import PipelineStateCollector
 
@@ -64,42 +72,67 @@ def build_queue_depths(settings: Settings) -> QueueDepths:
 
 
 def llm_key_problem(settings: Settings) -> str | None:
-    """What an LLM classifier lacks to call its provider (None: nothing, or no LLM is used)."""
+    """What an LLM classifier lacks to call its provider (None: nothing, or no LLM is used).
+
+    Checks the live classifier, the backfill queue's and every provider of TRIAGE_LLM_FALLBACKS.
+    """
     provider = settings.llm_provider()
-    if provider is None or settings.has_credentials(provider):
-        return None
-    choice = settings.effective_classifier().value
+    if provider is not None and not settings.has_credentials(provider):
+        choice = settings.effective_classifier().value
+        return _key_problem(settings, provider, f"TRIAGE_CLASSIFIER={choice}")
+    if settings.backfill_classifier is not None:
+        backfill = settings.queue_settings(Queue.backfill.value)
+        provider = backfill.llm_provider()
+        if provider is not None and not settings.has_credentials(provider):
+            choice = settings.backfill_classifier.value
+            return _key_problem(settings, provider, f"TRIAGE_BACKFILL_CLASSIFIER={choice}")
+    for provider in settings.fallback_providers():
+        if provider in LLM_PROVIDERS and not settings.has_credentials(provider):
+            chain = f"TRIAGE_LLM_FALLBACKS={settings.llm_fallbacks}"
+            return _key_problem(settings, provider, chain)
+    return None
+
+
+def _key_problem(settings: Settings, provider: ClassifierChoice, setting: str) -> str:
     if provider is ClassifierChoice.gemini:
         return (
-            f"TRIAGE_CLASSIFIER={choice} needs GEMINI_API_KEY (or GOOGLE_API_KEY, or "
+            f"{setting} needs GEMINI_API_KEY (or GOOGLE_API_KEY, or "
             "TRIAGE_GEMINI_VERTEX_PROJECT with TRIAGE_GEMINI_VERTEX_LOCATION)"
         )
     names = " or ".join(PROVIDER_KEY_NAMES[provider])
-    return f"TRIAGE_CLASSIFIER={choice} needs {names} (the {provider.value} provider's key)"
+    return f"{setting} needs {names} (the {provider.value} provider's key)"
 
 
-def build_llm_classifier(settings: Settings, routing: RoutingTable) -> Classifier:
-    """The LLM provider's classifier, with the shared budget and decision cache."""
+def build_llm_classifier(
+    settings: Settings, routing: RoutingTable, meter: CostMeter | None = None
+) -> Classifier:
+    """The LLM provider's classifier, with the shared budget, decision cache and cost meter."""
     from pipeline.adapters.decision_cache import build_decision_cache
     from pipeline.adapters.llm_budget import build_budget
 
     categories = routing.category_descriptions()
     budget, cache = build_budget(settings), build_decision_cache(settings)
     provider = settings.llm_provider()
+    llm: LLMClassifier
     if provider is ClassifierChoice.openai:
         from pipeline.classifiers.openai import build_openai_classifier
 
-        return build_openai_classifier(settings, categories, budget=budget, cache=cache)
-    if provider is ClassifierChoice.anthropic:
+        llm = build_openai_classifier(settings, categories, budget=budget, cache=cache)
+    elif provider is ClassifierChoice.anthropic:
         from pipeline.classifiers.anthropic import build_anthropic_classifier
 
-        return build_anthropic_classifier(settings, categories, budget=budget, cache=cache)
-    from pipeline.classifiers.gemini.classifier import GeminiClassifier
+        llm = build_anthropic_classifier(settings, categories, budget=budget, cache=cache)
+    else:
+        from pipeline.classifiers.gemini.classifier import GeminiClassifier
 
-    return GeminiClassifier(settings, categories, budget=budget, cache=cache)
+        llm = GeminiClassifier(settings, categories, budget=budget, cache=cache)
+    llm.meter = meter
+    return llm
 
 
-def build_classifier(settings: Settings, routing: RoutingTable, local: Classifier) -> Classifier:
+def build_classifier(
+    settings: Settings, routing: RoutingTable, local: Classifier, meter: CostMeter | None = None
+) -> Classifier:
     """The classifier `TRIAGE_CLASSIFIER` names (`auto`: the first keyed provider, else local)."""
     choice = settings.effective_classifier()
     if choice is ClassifierChoice.local:
@@ -107,7 +140,7 @@ def build_classifier(settings: Settings, routing: RoutingTable, local: Classifie
     problem = llm_key_problem(settings)
     if problem is not None:
         raise ConfigurationError(problem)
-    llm = build_llm_classifier(settings, routing)
+    llm = build_llm_classifier(settings, routing, meter)
     if choice is not ClassifierChoice.cascade:
         return llm
     from pipeline.classifiers.cascade import CascadeClassifier
@@ -133,6 +166,7 @@ class Services:
         local_classifier: Classifier | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         stage_runs: StageRunCounter | None = None,
+        helpdesk_writers: dict[str, HelpdeskWriter] | None = None,
     ) -> None:
         self.settings = settings
         self._given_store = store
@@ -142,6 +176,7 @@ class Services:
         self._given_local_classifier = classifier if local_classifier is None else local_classifier
         self._given_circuit_breaker = circuit_breaker
         self._given_stage_runs = stage_runs
+        self._given_helpdesk_writers = helpdesk_writers
 
     @cached_property
     def store(self) -> TicketStore:
@@ -173,6 +208,32 @@ class Services:
         )
 
     @cached_property
+    def helpdesk_writers(self) -> dict[str, HelpdeskWriter]:
+        """One writer per helpdesk the routing file writes back to (ConfigurationError if a
+        helpdesk's credentials are missing)."""
+        if self._given_helpdesk_writers is not None:
+            return self._given_helpdesk_writers
+        from pipeline.helpdesks.factory import build_writers
+
+        return build_writers(self.settings, self.routing.helpdesks())
+
+    @cached_property
+    def ticket_fetcher(self) -> TicketFetcher | None:
+        """Reads Zendesk tickets that came as id-only events (None: no Zendesk credentials)."""
+        settings = self.settings
+        token = settings.zendesk_api_token
+        if not (settings.zendesk_base_url and settings.zendesk_email and token):
+            return None
+        from pipeline.adapters.zendesk_tickets import ZendeskTicketFetcher
+
+        return ZendeskTicketFetcher(
+            settings.zendesk_base_url,
+            settings.zendesk_email,
+            token.get_secret_value(),
+            settings.helpdesk_timeout_s,
+        )
+
+    @cached_property
     def stage_runs(self) -> StageRunCounter:
         """Unfinished-run counter per (ticket, stage), for the poison-message guard."""
         if self._given_stage_runs is not None:
@@ -199,12 +260,76 @@ class Services:
 
     @cached_property
     def classifier(self) -> Classifier:
-        """The configured classifier, built on first use (loading a model takes a moment)."""
+        """The configured classifier, built on first use (loading a model takes a moment).
+
+        With TRIAGE_BACKFILL_CLASSIFIER/TRIAGE_BACKFILL_LLM_MODEL each queue has its own.
+        """
         if self._given_classifier is not None:
             return self._given_classifier
-        classifier = build_classifier(self.settings, self.routing, self.local_classifier)
-        log.info("classifier ready: %s (%s)", classifier.name, classifier.model_version)
-        return classifier
+        live = build_classifier(self.settings, self.routing, self.local_classifier, self.meter)
+        log.info("classifier ready: %s (%s)", live.name, live.model_version)
+        backfill_settings = self.settings.queue_settings(Queue.backfill.value)
+        if backfill_settings is self.settings:
+            return live
+        from pipeline.classifiers.fallback import QueueClassifiers
+
+        backfill = build_classifier(
+            backfill_settings, self.routing, self.local_classifier, self.meter
+        )
+        log.info("backfill classifier ready: %s (%s)", backfill.name, backfill.model_version)
+        return QueueClassifiers({Queue.live.value: live, Queue.backfill.value: backfill})
+
+    def classifier_for(self, queue: str) -> Classifier:
+        """The classifier of one queue (the same for both unless backfill has its own)."""
+        classifier = self.classifier
+        for_queue = getattr(classifier, "for_queue", None)
+        return for_queue(queue) if callable(for_queue) else classifier
+
+    @cached_property
+    def spend_ledger(self) -> SpendLedger:
+        """Month-to-date LLM spend, shared through Redis when there is one."""
+        from pipeline.adapters.llm_spend import build_spend_ledger
+
+        return build_spend_ledger(self.settings.shared_redis_url(), self._spend_since)
+
+    def _spend_since(self, start: datetime) -> float:
+        # Seeds a missing month counter from the audit trail (an in-memory store has none).
+        reports = getattr(self.store, "reports", None)
+        return float(reports.llm_spend_since(start)) if reports is not None else 0.0
+
+    @cached_property
+    def meter(self) -> CostMeter:
+        """Prices each LLM call (TRIAGE_LLM_PRICES) and enforces TRIAGE_LLM_MONTHLY_BUDGET."""
+        from pipeline.classifiers.cost import CostMeter
+        from pipeline.domain.pricing import price_table
+
+        prices = price_table(self.settings.price_overrides())
+        return CostMeter(
+            prices, self.spend_ledger, monthly_budget=self.settings.llm_monthly_budget
+        )
+
+    @cached_property
+    def fallback_chain(self) -> Chain | None:
+        """TRIAGE_LLM_FALLBACKS after each queue's LLM, then local (None: no LLM to fall from)."""
+        from pipeline.classifiers.fallback import FallbackChain as Chain
+
+        primaries = {q.value: self.classifier_for(q.value) for q in Queue}
+        if all(c is self.local_classifier for c in primaries.values()):
+            return None
+        chosen = self.settings.fallback_providers()
+        tiers = [
+            build_llm_classifier(
+                self.settings.model_copy(update={"classifier": p, "llm_model": None}),
+                self.routing,
+                self.meter,
+            )
+            for p in chosen
+            if p in LLM_PROVIDERS
+        ]
+        use_local = (
+            ClassifierChoice.local in chosen and self.settings.llm_fallback == "needs_review"
+        )
+        return Chain(primaries, tiers, self.local_classifier if use_local else None)
 
     # --- the API's adapters ------------------------------------------------------------------
 
@@ -278,7 +403,13 @@ class ServerProbes:
         if problem is not None:  # said before loading the local model, which takes a moment
             raise ConfigurationError(problem)
         classifier = self.services.classifier
-        return f"{classifier.name} ({classifier.model_version})"
+        chain = self.services.fallback_chain  # every fallback provider builds too
+        after = f"; then {', '.join(chain.providers)}" if chain and chain.providers else ""
+        return f"{classifier.name} ({classifier.model_version}){after}"
+
+    def llm_month_spend(self) -> float:
+        """USD the LLM cost this month so far."""
+        return self.services.spend_ledger.month_to_date()
 
 
 def build_health_probes(services: Services) -> HealthProbes:

@@ -501,6 +501,48 @@ def redis_problems(stack: Stack) -> list[str]:
     return problems
 
 
+# Services that talk to the broker: with the rabbitmq profile they must wait for it.
+BROKER_CLIENTS = ("api", "worker-live", "worker-backfill", "beat", "flower")
+
+
+def rabbitmq_problems(stack: Stack) -> list[str]:
+    """The rabbitmq profile: a durable, health-checked RabbitMQ the broker's clients wait for,
+    with the shared counters still on Redis."""
+    service = services(stack).get("rabbitmq", {})
+    problems = []
+    if service.get("profiles") != ["rabbitmq"]:
+        problems.append("rabbitmq is not (only) in the `rabbitmq` profile")
+    if not any(str(v).endswith(":/var/lib/rabbitmq") for v in service.get("volumes") or []):
+        problems.append("rabbitmq's /var/lib/rabbitmq (the quorum queues' logs) is not a volume")
+    if not service.get("hostname"):
+        problems.append("rabbitmq has no fixed hostname (its node name and data would move)")
+    check = " ".join(argv_of((service.get("healthcheck") or {}).get("test")))
+    if "rabbitmq-diagnostics" not in check:
+        problems.append("rabbitmq has no `rabbitmq-diagnostics ping` healthcheck")
+    env = environment(service)
+    example = re.search(r"amqp://[^\s]+", stack.env_example)
+    if example is None:
+        problems.append(".env.example does not show the amqp:// BROKER_URL")
+    else:
+        url = make_url(example.group(0).replace("<RABBITMQ_PASSWORD>", "x"))
+        if (url.host, url.username, url.database) != (
+            "rabbitmq",
+            env.get("RABBITMQ_DEFAULT_USER"),
+            env.get("RABBITMQ_DEFAULT_VHOST"),
+        ):
+            problems.append(f"the example amqp:// URL does not match the rabbitmq service: {url}")
+    for name in BROKER_CLIENTS:
+        depends = services(stack).get(name, {}).get("depends_on") or {}
+        spec = depends.get("rabbitmq") if isinstance(depends, dict) else None
+        if not spec or spec.get("condition") != "service_healthy" or spec.get("required", True):
+            problems.append(f"{name} does not wait for rabbitmq (healthy, required: false)")
+    shared = cast(dict[str, Any], stack.compose.get("x-triage-env") or {})
+    counters = make_url(str(shared.get("TRIAGE_REDIS_URL", "none://")))
+    if counters.drivername != "redis" or counters.host not in services(stack):
+        problems.append("x-triage-env does not keep the counters on Redis (TRIAGE_REDIS_URL)")
+    return problems
+
+
 def postgres_problems(stack: Stack) -> list[str]:
     """PostgreSQL keeps its data on a volume, has a readiness check and matches the URL."""
     service = services(stack).get("postgres", {})
@@ -534,10 +576,10 @@ def environment_problems(stack: Stack) -> list[str]:
         problems.append("x-triage-env lacks TRIAGE_DATABASE_URL or TRIAGE_BROKER_URL")
     if shared.get("TRIAGE_LOG_FORMAT") != "json":
         problems.append("x-triage-env does not set TRIAGE_LOG_FORMAT=json")
-    broker = make_url(str(shared.get("TRIAGE_BROKER_URL", "redis://")))
+    values = env_example_values(stack.env_example)
+    broker = make_url(interpolate(str(shared.get("TRIAGE_BROKER_URL", "redis://")), values))
     if broker.host not in services(stack):
         problems.append(f"the broker host {broker.host} is not a service")
-    values = env_example_values(stack.env_example)
     for name in PROJECT_SERVICES:
         service = services(stack).get(name, {})
         env_files = service.get("env_file")
@@ -746,6 +788,7 @@ CHECKS: tuple[Callable[[Stack], list[str]], ...] = (
     dockerfile_problems,
     port_problems,
     redis_problems,
+    rabbitmq_problems,
     postgres_problems,
     environment_problems,
     replica_problems,
@@ -820,6 +863,17 @@ def _first_target(board: dict[str, Any]) -> dict[str, Any]:
 _API = ["api", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "8"]
 
 BREAKAGES: list[tuple[Callable[[Stack], list[str]], str, Callable[[Stack], Stack]]] = [
+    (rabbitmq_problems, "rabbitmq always on", _set("services.rabbitmq.profiles", _DELETE)),
+    (
+        rabbitmq_problems,
+        "worker not waiting for rabbitmq",
+        _set("services.worker-live.depends_on", {"redis": {"condition": "service_healthy"}}),
+    ),
+    (
+        rabbitmq_problems,
+        "example URL with another vhost",
+        _text("env_example", "@rabbitmq:5672/triage", "@rabbitmq:5672/other"),
+    ),
     (missing_services, "beat removed", _set("services.beat", _DELETE)),
     (command_problems, "unknown subcommand", _set("services.beat.command", ["sweeper"])),
     (

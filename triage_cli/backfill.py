@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 import click
 
+from pipeline.backfill.formats import FORMATS, check_format, read_format_rows
 from pipeline.backfill.jobs import (
     add_enqueued,
     create_job,
@@ -54,6 +55,13 @@ def backfill() -> None:
 @backfill.command("run")
 @click.argument("file", type=click.Path(path_type=Path), required=False)
 @click.option("--map", "mapping", default=None, help="ours=theirs,... e.g. description=body")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="a helpdesk's own export, mapped like its webhooks (source defaults to its name)",
+)
 @click.option("--source", default="backfill", show_default=True, help="idempotency scope")
 @click.option("--batch-size", default=500, show_default=True)
 @click.option("--deliver", is_flag=True, help="also deliver to departments (default: record only)")
@@ -74,6 +82,7 @@ def backfill() -> None:
 def run(
     file: Path | None,
     mapping: str | None,
+    fmt: str | None,
     source: str,
     batch_size: int,
     deliver: bool,
@@ -91,15 +100,23 @@ def run(
     if resume_job is None:
         # Before the store is opened and a job created: a run that cannot store one row
         # fails at once with the reason, instead of starting a job that rejects every row.
-        _check_input(file, mapping)
+        _check_input(file, mapping, fmt)
+    if fmt is not None and source == "backfill":
+        # The webhook's source: a ticket backfilled now and delivered later is one ticket.
+        source = fmt
     settings = Settings()
     if llm_batch and settings.gemini_key() is None:
         _usage("--llm-batch needs GEMINI_API_KEY (the Gemini Developer API)")
     # Rows committed asynchronously: a database crash can only lose batches --resume redoes.
     store = open_store(settings, async_commit=True)
     try:
-        job = _start_or_resume(store, file, mapping, source, deliver, resume_job)
-        rows = read_rows(Path(job.path), parse_mapping(job.options.get("map")))
+        job = _start_or_resume(store, file, mapping, source, deliver, resume_job, fmt)
+        job_format = job.options.get("format")
+        rows = (
+            read_format_rows(Path(job.path), job_format)
+            if job_format
+            else read_rows(Path(job.path), parse_mapping(job.options.get("map")))
+        )
     except (SourceError, JobNotFound) as error:
         _usage(error)
     app = default_app()
@@ -196,11 +213,16 @@ def _usage(error: object) -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
-def _check_input(file: Path | None, mapping: str | None) -> None:
+def _check_input(file: Path | None, mapping: str | None, fmt: str | None = None) -> None:
     """Refuse a missing FILE, a bad --map, or columns that give no required field (exit 2)."""
     if file is None:
         _usage("give a FILE to load, or --resume JOB")
+    if fmt is not None and mapping:
+        _usage("--format maps the export's own columns; drop --map")
     try:
+        if fmt is not None:
+            check_format(file, fmt)
+            return
         check_source(file, parse_mapping(mapping))
     except SourceError as error:
         _usage(error)
@@ -213,16 +235,20 @@ def _start_or_resume(
     source: str,
     deliver: bool,
     resume_job: str | None,
+    fmt: str | None = None,
 ) -> BackfillJob:
     if resume_job is not None:
         job = get_job(store, resume_job)
-        check_source(Path(job.path), parse_mapping(job.options.get("map")))
+        if job.options.get("format"):
+            check_format(Path(job.path), job.options["format"])
+        else:
+            check_source(Path(job.path), parse_mapping(job.options.get("map")))
         set_job_status(store, job.id, JobStatus.running)
         click.echo(f"resuming job {job.id} after row {job.last_line}", err=True)
         return job
     if file is None:
         raise SourceError("give a FILE to load, or --resume JOB")
-    options: dict[str, Any] = {"map": mapping, "deliver": deliver}
+    options: dict[str, Any] = {"map": mapping, "deliver": deliver, "format": fmt}
     job = create_job(store, source, str(file.resolve()), options)
     click.echo(f"backfill job {job.id}: {file} (source {source})", err=True)
     return job

@@ -25,12 +25,13 @@ from pipeline.operations.doctor import (
     Verdict,
     check_broker,
     check_classifier,
+    check_helpdesks,
     check_pepper,
     configured_env_files,
     unknown_name_lines,
 )
 from pipeline.settings import Settings
-from pipeline.wiring import Services, build_health_probes
+from pipeline.wiring import Services, build_health_probes, llm_key_problem
 
 # Exit statuses: a process that cannot do its job (configuration) vs. a server that is down.
 EXIT_UNUSABLE = 2
@@ -78,17 +79,30 @@ def preflight(role: str, services: Services) -> None:
     settings = services.settings
     probes = build_health_probes(services)
     checks: list[Callable[[], CheckResult]] = {
-        "api": [lambda: _store_check(services), lambda: _pepper_check(settings)],
+        "api": [
+            lambda: _store_check(services),
+            lambda: _pepper_check(settings),
+            lambda: _llm_keys_check(settings),
+        ],
         "worker": [
             lambda: _store_check(services),
             lambda: check_broker(settings, probes),
             lambda: check_classifier(probes),
+            lambda: check_helpdesks(settings),
         ],
         "beat": [lambda: check_broker(settings, probes)],
     }[role]
     failed = [result.text() for result in (check() for check in checks) if not result.ok]
     if failed:
         refuse(role, failed)
+
+
+def _llm_keys_check(settings: Settings) -> CheckResult:
+    # The API classifies nothing, but a worker fleet sharing its .env would: say it at once.
+    problem = llm_key_problem(settings)
+    if problem is not None:
+        return CheckResult("classifier", Verdict.fail, problem)
+    return CheckResult("classifier", Verdict.ok, "every LLM provider has its key")
 
 
 def _pepper_check(settings: Settings) -> CheckResult:

@@ -66,9 +66,23 @@ def render_status(report: StatusReport, settings: Settings) -> str:
             f"{report.llm_tokens_last_hour} tokens, {report.llm_cache_hits_last_hour} cache hits",
         )
     )
+    lines.append(_row("LLM spend", _spend(report)))
     lines.append(_row("failed (24 h)", "by last error" if report.top_failures else "none"))
     lines += [f"  {n:>7}  {error}" for error, n in report.top_failures]
     return "\n".join(_fit(line) for line in lines)
+
+
+def _spend(report: StatusReport) -> str:
+    text = (
+        f"1 h ${report.llm_spend_last_hour_usd:.2f}, today ${report.llm_spend_today_usd:.2f}, "
+        f"month ${report.llm_spend_month_usd:.2f}"
+    )
+    budget = report.llm_monthly_budget_usd
+    if budget is None:
+        return text
+    if report.llm_monthly_budget_reached:
+        return f"{text} of ${budget:.2f}: monthly budget reached, LLM skipped"
+    return f"{text} of ${budget:.2f} monthly budget"
 
 
 def _row(label: str, text: str) -> str:
@@ -210,6 +224,7 @@ def status() -> None:
             store,
             build_queue_depths(settings),
             circuits if settings.shared_redis_url() else None,
+            monthly_budget=settings.llm_monthly_budget,
         )
     except STORE_OUTAGES as error:
         from pipeline.store.health import store_error_line  # the line every command prints

@@ -167,7 +167,11 @@ def render_ticket(record: TicketRecord) -> str:
     else:
         rows += [
             ("category", f"{decision.category} (confidence {decision.confidence:.2f})"),
-            ("urgency", decision.urgency.value),
+            ("urgency", _with_confidence(decision.urgency.value, decision.urgency_confidence)),
+            (
+                "sentiment",
+                _with_confidence(decision.sentiment.value, decision.sentiment_confidence),
+            ),
             ("language", decision.language),
             ("classifier", f"{decision.classifier} ({decision.model})"),
             ("reason", decision.reason),
@@ -219,3 +223,7 @@ def _compact(value: Any) -> str:
         text = " ".join(value.split())
         return json.dumps(text, ensure_ascii=False) if " " in text or not text else text
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _with_confidence(value: str, confidence: float | None) -> str:
+    return value if confidence is None else f"{value} (confidence {confidence:.2f})"

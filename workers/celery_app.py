@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from functools import cache
+from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
@@ -14,7 +16,20 @@ from pipeline.wiring import Services, build_services
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ("workers.tasks", "workers.sweeper", "workers.group_tasks")
+TASK_MODULES = ("workers.tasks", "workers.sweeper", "workers.group_tasks", "workers.maintenance")
+
+
+class TriageCelery(Celery):
+    """Celery, with countdowns in whole seconds on RabbitMQ."""
+
+    def send_task(self, *args: Any, countdown: float | None = None, **options: Any) -> Any:
+        """Publish a task; a sub-second countdown on RabbitMQ is rounded up to a second."""
+        import celeryconfig
+
+        # Native delayed delivery (quorum queues) counts whole seconds and refuses 0 < x < 1.
+        if countdown and 0 < countdown < 1 and celeryconfig.is_rabbitmq(self.conf.broker_url):
+            countdown = math.ceil(countdown)
+        return super().send_task(*args, countdown=countdown, **options)
 
 
 def create_celery_app(
@@ -26,7 +41,7 @@ def create_celery_app(
     """
     import celeryconfig
 
-    app = Celery("ticket_triage", set_as_current=False)
+    app = TriageCelery("ticket_triage", set_as_current=False)
     if settings is None:
         settings = Settings()
         celeryconfig.use_settings(settings)
@@ -35,6 +50,10 @@ def create_celery_app(
         app.config_from_object(celeryconfig.celery_config(settings))
     app.triage_settings = settings
     app.triage_services = {}
+    if celeryconfig.is_rabbitmq(settings.broker_url):
+        from workers.dead_letters import DeadLetters
+
+        app.steps["consumer"].add(DeadLetters)  # poison messages end their tickets failed
     if services is not None:
         app.triage_services[os.getpid()] = services
     for module in TASK_MODULES:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from pipeline.domain.errors import LLMBadAnswer, LLMUnavailable, describe_error
+from pipeline.domain.errors import (
+    LLMBadAnswer,
+    LLMQuotaExhausted,
+    LLMUnavailable,
+    describe_error,
+)
 from pipeline.domain.lifecycle import Stage
 from pipeline.stages.audit import close_ticket
 from pipeline.stages.classify import classify_ticket
+from pipeline.stages.classify_fallback import classify_by_fallback
 from pipeline.stages.route import route_ticket
 from workers.base import StageTask
 
@@ -24,17 +30,21 @@ class ClassifyTask(StageTask):
         """With the LLM down or still answering badly, take the local decision, send to review."""
         services = self.services
         llm_down = isinstance(error, LLMBadAnswer | LLMUnavailable)
-        if not llm_down or services.settings.llm_fallback != "needs_review":
+        chain = services.fallback_chain
+        if not llm_down or chain is None:
             return super().on_retries_exhausted(ticket_id, error, attempt)
-        if services.classifier is services.local_classifier:
+        # The next LLM of TRIAGE_LLM_FALLBACKS answers, or local as the last resort (review).
+        try:
+            outcome = classify_by_fallback(
+                services.store,
+                chain,
+                ticket_id,
+                error=error,
+                attempt=attempt,
+                review_reason=fallback_reason(error, attempt),
+            )
+        except (LLMBadAnswer, LLMUnavailable):  # no tier left: fail with the primary's error
             return super().on_retries_exhausted(ticket_id, error, attempt)
-        outcome = classify_ticket(
-            services.store,
-            services.local_classifier,
-            ticket_id,
-            attempt=attempt,
-            review_reason=fallback_reason(error, attempt),
-        )
         return outcome.summary()
 
 
@@ -42,6 +52,8 @@ def fallback_reason(error: BaseException, attempt: int) -> str:
     """Why the ticket took the local decision and went to review (no ticket text, no key)."""
     if isinstance(error, LLMBadAnswer):
         why = f"LLM gave no usable answer after {attempt} attempts"
+    elif isinstance(error, LLMQuotaExhausted):  # no retry was tried: none could help
+        why = "LLM quota exhausted"
     else:
         why = f"LLM unavailable after {attempt} attempts"
     return f"{why} ({describe_error(error)})"
@@ -76,7 +88,11 @@ def classify(self: ClassifyTask, ticket_id: str, waits: int = 0) -> str:
     return self.run_stage(
         ticket_id,
         lambda attempt: classify_ticket(
-            services.store, services.classifier, ticket_id, attempt=attempt
+            services.store,
+            services.classifier,
+            ticket_id,
+            attempt=attempt,
+            fetcher=services.ticket_fetcher,
         ),
         waits=waits,
     )
@@ -97,6 +113,7 @@ def route(self: RouteTask, ticket_id: str, waits: int = 0) -> str:
             sign=services.sign_delivery,
             breaker=services.circuit_breaker,
             attempt=attempt,
+            writers=services.helpdesk_writers,
         ),
         waits=waits,
     )

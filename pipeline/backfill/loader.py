@@ -43,6 +43,7 @@ def new_ticket(
     deliver: bool,
     queue: Queue,
     max_metadata_bytes: int,
+    connector: str | None = None,
 ) -> NewTicket:
     """Validate one record and turn it into a ticket to store; raises ValueError with the reason."""
     try:
@@ -66,6 +67,7 @@ def new_ticket(
         queue=queue,
         deliver=deliver,
         job_id=job_id,
+        connector=connector,
     )
 
 
@@ -90,6 +92,7 @@ def store_batch(
                     row.fields,
                     source=job.source,
                     job_id=job.id,
+                    connector=job.options.get("format") or None,
                     deliver=deliver,
                     queue=Queue.backfill,
                     max_metadata_bytes=max_metadata_bytes,

@@ -19,11 +19,11 @@ from pipeline.classifiers.salvage import salvage
 from pipeline.domain.classification import Classification, TicketText
 from pipeline.domain.errors import LLMBadAnswer
 
-GROUP_PROMPT_VERSION = "triage-group-v1"
+GROUP_PROMPT_VERSION = "triage-group-v2"
 
 
 def group_schema(categories: Sequence[str]) -> dict[str, Any]:
-    """`{"results": [{"id", category, urgency, language, confidence, reason}, ...]}`."""
+    """`{"results": [{"id", category, urgency, language, sentiment, confidences, reason}, ...]}`."""
     item = single_schema(categories)
     item["properties"] = {"id": {"type": "string"}, **item["properties"]}
     item["required"] = ["id", *item.get("required", [])]

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from pipeline.adapters.decision_cache import decision_key
+from pipeline.classifiers.cost import MONTHLY_BUDGET_REACHED, CostMeter
 from pipeline.classifiers.group_prompt import group_schema
 from pipeline.classifiers.llm_group import classify_group
 from pipeline.classifiers.prompt import (
@@ -36,6 +37,7 @@ from pipeline.domain.errors import (
     ConfigurationError,
     LLMBadAnswer,
     LLMBudgetExhausted,
+    LLMQuotaExhausted,
     LLMRejected,
     TriageError,
 )
@@ -55,6 +57,7 @@ class LLMClassifier:
         budget: LLMBudget,
         cache: DecisionCache,
         queue: str = Queue.live.value,
+        meter: CostMeter | None = None,
     ) -> None:
         if not categories:
             raise ConfigurationError(
@@ -68,6 +71,8 @@ class LLMClassifier:
         self.queue = queue
         self.budget = budget
         self.cache = cache
+        # Prices calls and enforces the monthly cap; wiring sets it (None: cost not tracked).
+        self.meter = meter
         self._fingerprint = categories_fingerprint(self.categories)
         # One schema object for every call: transports build their provider's form of it once.
         self.schema = response_schema(self.categories)
@@ -117,6 +122,12 @@ class LLMClassifier:
         system, contents = build_prompt(masked, self.categories)
         estimate = estimate_tokens(system, contents)
         details = self._remember(details, estimated_tokens=estimate)
+        if self.meter is not None:
+            try:
+                self.meter.check_budget()
+            except LLMQuotaExhausted:
+                self._remember(details, error=MONTHLY_BUDGET_REACHED)
+                raise
         wait = self.budget.try_acquire(estimate, queue=queue)
         if wait > 0:
             self._remember(details, error="budget exhausted")
@@ -135,6 +146,7 @@ class LLMClassifier:
             latency_ms=_ms(started),
             prompt_tokens=answer.prompt_tokens,
             output_tokens=answer.output_tokens,
+            cost_usd=self._charge(answer.prompt_tokens, answer.output_tokens, queue),
         )
         if answer.total_tokens:  # thinking tokens count against the quota too
             self.budget.record_tokens(answer.total_tokens, estimated=estimate, queue=queue)
@@ -158,6 +170,20 @@ class LLMClassifier:
     def close(self) -> None:
         """Close the transport's connections."""
         self.transport.close()
+
+    def _charge(
+        self, prompt_tokens: int | None, output_tokens: int | None, queue: str
+    ) -> float | None:
+        """The call's cost, charged to the metrics and the monthly ledger (None: unknown)."""
+        if self.meter is None:
+            return None
+        return self.meter.charge(
+            provider=self.name,
+            model=self.model,
+            queue=queue,
+            prompt_tokens=prompt_tokens,
+            output_tokens=output_tokens,
+        )
 
     def _remember(self, details: LLMCall, **changes: Any) -> LLMCall:
         updated = replace(details, **changes)

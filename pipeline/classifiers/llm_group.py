@@ -56,6 +56,9 @@ def classify_group(llm: GroupingLLM, tickets: Sequence[TicketText], *, queue: st
     masked, kinds = mask_group(tickets)
     system, contents = build_group_prompt(masked, llm.categories)
     estimate = group_estimate(system, contents, len(tickets))
+    meter = getattr(llm, "meter", None)  # set by wiring: cost and the monthly cap
+    if meter is not None:
+        meter.check_budget()
     wait = llm.budget.try_acquire(estimate, queue=queue)
     if wait > 0:
         raise LLMBudgetExhausted(f"LLM budget exhausted, wait {wait:.2f}s", retry_after=wait)
@@ -65,6 +68,15 @@ def classify_group(llm: GroupingLLM, tickets: Sequence[TicketText], *, queue: st
     )
     if answer.total_tokens:
         llm.budget.record_tokens(answer.total_tokens, estimated=estimate, queue=queue)
+    cost = None
+    if meter is not None:
+        cost = meter.charge(
+            provider=llm.name,
+            model=llm.model,
+            queue=queue,
+            prompt_tokens=answer.prompt_tokens,
+            output_tokens=answer.output_tokens,
+        )
     answers = salvage_group_answer(
         answer.text,
         [t.id for t in tickets],
@@ -82,6 +94,7 @@ def classify_group(llm: GroupingLLM, tickets: Sequence[TicketText], *, queue: st
         latency_ms=round((time.perf_counter() - started) * 1000, 1),
         prompt_tokens=answer.prompt_tokens,
         output_tokens=answer.output_tokens,
+        cost_usd=cost,
         repaired=answers.repaired,
     )
     return GroupResult(answers.decisions, size=len(tickets), call=call)

@@ -3,8 +3,7 @@
 Only the category is essential: an answer without a usable one is an `LLMBadAnswer`. Every
 other field has a fix in `REPAIRS` that either keeps its value or replaces it by a documented
 default; the names of the fields replaced are the answer's `repaired` list (never the values,
-which may quote the ticket). A new field joins with one line there, e.g.
-`"sentiment": one_of(SENTIMENTS, "neutral")`.
+which may quote the ticket). A new field joins with one line there.
 """
 
 from __future__ import annotations
@@ -19,12 +18,13 @@ from typing import Any
 import pycountry
 from pydantic import ValidationError
 
-from pipeline.domain.classification import Classification, Urgency
+from pipeline.domain.classification import Classification, Sentiment, Urgency
 from pipeline.domain.errors import LLMBadAnswer
 
 REASON_MAX_CHARS = 200
 UNDETERMINED_LANGUAGE = "und"  # ISO 639-3 "undetermined"
 DEFAULT_URGENCY = Urgency.normal.value
+DEFAULT_SENTIMENT = Sentiment.neutral.value
 # A confidence we cannot read is no confidence: 0 sends the decision to review through the
 # confidence threshold (a clamp would turn an injected "confidence 1.5" into full trust).
 DEFAULT_CONFIDENCE = 0.0
@@ -99,6 +99,9 @@ REPAIRS: dict[str, Fix] = {
     "urgency": one_of({u.value for u in Urgency}, DEFAULT_URGENCY),
     "language": fix_language,
     "confidence": fix_confidence,
+    "urgency_confidence": fix_confidence,
+    "sentiment": one_of({s.value for s in Sentiment}, DEFAULT_SENTIMENT),
+    "sentiment_confidence": fix_confidence,
     "reason": fix_reason,
 }
 

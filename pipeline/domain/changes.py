@@ -132,11 +132,13 @@ class RoutedTicket:
     delivery: DeliveryStatus  # delivered, or recorded when nothing was sent
     response_status: int | None = None
     latency_ms: float | None = None
+    written_back: tuple[str, ...] = ()  # helpdesks the decision was written back to
 
     @property
     def event(self) -> str:
         """`delivered`, or `routing_recorded` when nothing was sent."""
-        return "delivered" if self.delivery is DeliveryStatus.delivered else "routing_recorded"
+        sent = self.delivery is DeliveryStatus.delivered or self.written_back
+        return "delivered" if sent else "routing_recorded"
 
     def detail(self) -> dict[str, Any]:
         """The audit detail."""
@@ -148,6 +150,7 @@ class RoutedTicket:
             "generation": self.generation,
             "response_status": self.response_status,
             "latency_ms": round(self.latency_ms, 2) if self.latency_ms is not None else None,
+            "written_back": list(self.written_back),
         }
 
     def delivery_attempt(self) -> DeliveryAttempt:

@@ -19,6 +19,16 @@ class Urgency(StrEnum):
     critical = "critical"
 
 
+class Sentiment(StrEnum):
+    """How the customer feels, as the text shows it."""
+
+    very_negative = "very_negative"
+    negative = "negative"
+    neutral = "neutral"
+    positive = "positive"
+    very_positive = "very_positive"
+
+
 class TicketText(BaseModel):
     """The part of a ticket a classifier may read: never the customer's identity."""
 
@@ -29,6 +39,15 @@ class TicketText(BaseModel):
     description: str
 
 
+class Alternative(BaseModel):
+    """A category the classifier weighed but did not choose, with its score."""
+
+    model_config = ConfigDict(frozen=True)
+
+    category: str
+    score: float = Field(ge=0.0, le=1.0)
+
+
 class Classification(BaseModel):
     """One classifier's decision about one ticket."""
 
@@ -37,10 +56,15 @@ class Classification(BaseModel):
     category: str = Field(min_length=1, max_length=64)
     urgency: Urgency = Urgency.normal
     language: str = Field(default="und", pattern=r"^[a-z]{2,3}$")
-    confidence: float = Field(ge=0.0, le=1.0)
+    confidence: float = Field(ge=0.0, le=1.0, description="confidence in the category")
+    urgency_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    sentiment: Sentiment = Sentiment.neutral
+    sentiment_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     reason: str = Field(default="", max_length=500)
     classifier: str = Field(description="which classifier answered: local, gemini, ...")
     model: str = Field(description="model name and version that answered")
+    # The runners-up, for reviewers (audit trail only: not stored on the ticket or returned).
+    alternatives: tuple[Alternative, ...] = Field(default=(), exclude=True)
 
 
 # --- what a classifier call did (for the audit trail) ------------------------------------------
@@ -60,6 +84,7 @@ class LLMCall:
     prompt_tokens: int | None = None
     output_tokens: int | None = None
     estimated_tokens: int | None = None
+    cost_usd: float | None = None  # from the reported tokens and TRIAGE_LLM_PRICES; None: unknown
     error: str | None = None
     # Names of the answer's fields we had to default or cut (never their values).
     repaired: tuple[str, ...] = ()
@@ -125,6 +150,7 @@ class GroupCall:
     latency_ms: float | None = None
     prompt_tokens: int | None = None
     output_tokens: int | None = None
+    cost_usd: float | None = None  # the whole request's; each ticket's audit gets its share
     # Ticket id -> names of its answer's fields we had to default or cut (never their values).
     repaired: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -141,9 +167,17 @@ class GroupCall:
             "latency_ms": self.latency_ms,
             "prompt_tokens": self.prompt_tokens,
             "output_tokens": self.output_tokens,
+            **self._cost_share(),
             "pii_masked": list(self.pii_masked),
             **({"repaired": list(repaired)} if repaired else {}),
         }
+
+    def _cost_share(self) -> dict[str, float | None]:
+        # One ticket's share, so summing `cost_usd` over tickets gives what the requests cost.
+        if self.cost_usd is None:
+            return {"cost_usd": None}
+        share = self.cost_usd / max(1, self.answered)
+        return {"cost_usd": round(share, 8), "group_cost_usd": self.cost_usd}
 
 
 @dataclass(frozen=True)

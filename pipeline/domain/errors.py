@@ -70,6 +70,13 @@ class LLMBadAnswer(LLMUnavailable):
     backs_off = False
 
 
+class LLMQuotaExhausted(LLMUnavailable):
+    """No retry helps before the quota resets (OpenAI `insufficient_quota`, Anthropic's spend
+    limit, our own TRIAGE_LLM_MONTHLY_BUDGET): the classify stage falls down the chain at once."""
+
+    max_retries = 0
+
+
 class LLMRejected(PermanentError):
     """The LLM provider refused the request (400/401/403) or blocked the prompt."""
 

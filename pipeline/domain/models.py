@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipeline.domain.classification import Classification, TicketText, Urgency
+from pipeline.domain.classification import Classification, Sentiment, TicketText, Urgency
 
 
 class Priority(StrEnum):
@@ -50,7 +50,10 @@ class TicketSubmission(BaseModel):
     def _as_utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is past year 9999 in UTC
+            raise ValueError("must be a time that exists in UTC (before year 10000)") from None
 
     def metadata(self) -> dict[str, Any]:
         """The producer's extra fields, kept as they came."""
@@ -118,6 +121,9 @@ class TicketRecord(BaseModel):
             urgency=Urgency(self.urgency or "normal"),
             language=self.language or "und",
             confidence=self.confidence,
+            urgency_confidence=self.urgency_confidence,
+            sentiment=Sentiment(self.sentiment or "neutral"),
+            sentiment_confidence=self.sentiment_confidence,
             reason=self.reason or "",
             classifier=self.classifier or "unknown",
             model=self.model or "unknown",

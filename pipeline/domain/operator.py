@@ -20,10 +20,12 @@ ERASED = "[erased]"
 
 
 class Role(StrEnum):
-    """What a key may do: producers ingest, readers read, admins do everything."""
+    """What a key may do: producers ingest, readers read, reviewers also correct and replay,
+    admins do everything (erase, manage keys)."""
 
     producer = "producer"
     reader = "reader"
+    reviewer = "reviewer"
     admin = "admin"
 
 
@@ -105,6 +107,7 @@ class NewTicket:
     queue: Queue
     deliver: bool
     job_id: str | None = None
+    connector: str | None = None  # the helpdesk export it came from (`backfill --format`)
 
 
 @dataclass(frozen=True)

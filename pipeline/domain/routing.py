@@ -12,6 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, mod
 
 from pipeline.domain.classification import Classification
 from pipeline.domain.errors import ConfigurationError
+from pipeline.domain.routing_rules import RoutingRule, first_matching_rule
+from pipeline.domain.writeback import (
+    HELPDESKS,
+    FreshdeskTarget,
+    GitHubTarget,
+    HelpdeskTarget,
+    IntercomTarget,
+    JiraTarget,
+    WritebackTable,
+    ZendeskTarget,
+)
 
 DEFAULT_ROUTING_FILE = "routing.default.toml"
 
@@ -32,6 +43,19 @@ class Department(BaseModel):
 
     endpoint: HttpUrl | None = None
     description: str = ""
+    # Write-back to the helpdesk a ticket came from (pipeline.domain.writeback).
+    zendesk: ZendeskTarget | None = None
+    freshdesk: FreshdeskTarget | None = None
+    jira: JiraTarget | None = None
+    github: GitHubTarget | None = None
+    intercom: IntercomTarget | None = None
+
+    def helpdesk_target(self, helpdesk: str | None) -> HelpdeskTarget | None:
+        """This department's write-back target for a ticket from `helpdesk`, if any."""
+        if helpdesk not in HELPDESKS:
+            return None
+        target: HelpdeskTarget | None = getattr(self, helpdesk)
+        return target
 
 
 class RoutingTable(BaseModel):
@@ -42,16 +66,47 @@ class RoutingTable(BaseModel):
     review_department: str = "review"
     categories: dict[str, CategoryRule]
     departments: dict[str, Department]
+    # Tried in order before the category map (pipeline.domain.routing_rules).
+    rules: list[RoutingRule] = Field(default_factory=list)
+    writeback: WritebackTable = Field(default_factory=WritebackTable)
 
     @model_validator(mode="after")
     def _every_department_declared(self) -> RoutingTable:
         named = {rule.department for rule in self.categories.values()} | {self.review_department}
+        named |= {rule.department for rule in self.rules}
         missing = sorted(named - set(self.departments))
         if missing:
             raise ValueError(f"departments used but not declared: {', '.join(missing)}")
         if not self.categories:
             raise ValueError("at least one category is required")
+        self._check_writeback()
+        for index, rule in enumerate(self.rules):
+            unknown = sorted(set(rule.when.category) - set(self.categories))
+            if unknown:
+                raise ValueError(
+                    f"{rule.label(index)}: unknown categories in `when`: {', '.join(unknown)}"
+                )
         return self
+
+    def _check_writeback(self) -> None:
+        for helpdesk in HELPDESKS:
+            mapped = getattr(self.writeback, helpdesk).categories
+            unknown = sorted(set(mapped) - set(self.categories))
+            if unknown:
+                raise ValueError(
+                    f"writeback.{helpdesk}.categories: unknown categories: {', '.join(unknown)}"
+                )
+        users = [name for name, d in self.departments.items() if d.intercom is not None]
+        if (users or self.writeback.intercom.review) and self.writeback.intercom.admin_id is None:
+            raise ValueError(
+                "writeback.intercom.admin_id is required: Intercom assigns and tags as an admin "
+                f"(departments with intercom: {', '.join(users) or 'none'})"
+            )
+
+    def helpdesks(self) -> set[str]:
+        """The helpdesks some department (or a review target) writes back to."""
+        named = {h for d in self.departments.values() for h in HELPDESKS if getattr(d, h)}
+        return named | {h for h in HELPDESKS if getattr(self.writeback, h).review is not None}
 
     def category_descriptions(self) -> dict[str, str]:
         """Category name → description, for prompts."""
@@ -67,12 +122,31 @@ class RoutingDecision(BaseModel):
     endpoint: str | None
     needs_review: bool
     reason: str
+    rule: str | None = None  # the routing rule that matched, if one did
 
 
 def choose_department(
-    classification: Classification, table: RoutingTable, confidence_threshold: float
+    classification: Classification,
+    table: RoutingTable,
+    confidence_threshold: float,
+    *,
+    source: str | None = None,
 ) -> RoutingDecision:
-    """Pick the department for a decision: review when unsure or when the label has no route."""
+    """Pick the department: a matching rule first, else the category's route; review if unsure."""
+    trusted = classification.confidence >= confidence_threshold
+    matched = first_matching_rule(table.rules, classification, source, category_trusted=trusted)
+    if matched is not None:
+        index, routing_rule = matched
+        label = routing_rule.label(index)
+        target = table.departments[routing_rule.department]
+        return RoutingDecision(
+            department=routing_rule.department,
+            endpoint=str(target.endpoint) if target.endpoint else None,
+            needs_review=routing_rule.department == table.review_department,
+            reason=f"{label} ({routing_rule.when.described()}) routes to "
+            f"{routing_rule.department!r}",
+            rule=label,
+        )
     rule = table.categories.get(classification.category)
     if rule is None:
         return send_to_review(table, f"category {classification.category!r} has no route")

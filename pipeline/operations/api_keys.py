@@ -69,6 +69,13 @@ class KeyVerifier:
             return None
         return stored.key
 
+    def active(self, prefix: str) -> ApiKey | None:
+        """The key with this prefix if it is still valid (a console session's re-check)."""
+        stored = self._stored(prefix)
+        if stored is None or stored.key.revoked_at is not None:
+            return None
+        return stored.key
+
     def _stored(self, prefix: str) -> StoredKey | None:
         now = time.monotonic()
         with self._lock:

@@ -151,6 +151,26 @@ def check_classifier(probes: HealthProbes) -> CheckResult:
     return CheckResult("classifier", Verdict.ok, f"loads: {name}")
 
 
+def check_llm_budget(settings: Settings, probes: HealthProbes) -> CheckResult:
+    """TRIAGE_LLM_MONTHLY_BUDGET against the month's spend (warn once it is reached)."""
+    budget = settings.llm_monthly_budget
+    if budget is None:
+        return CheckResult("LLM budget", Verdict.ok, "no monthly cap (TRIAGE_LLM_MONTHLY_BUDGET)")
+    try:
+        spent = probes.llm_month_spend()
+    except Exception as error:  # Redis or the store down: said by their own checks
+        return CheckResult("LLM budget", Verdict.warn, f"spend unknown ({describe_error(error)})")
+    text = f"${spent:.2f} of ${budget:.2f} spent this month"
+    if spent >= budget:
+        return CheckResult(
+            "LLM budget",
+            Verdict.warn,
+            f"monthly budget reached: {text}; the LLM tiers are skipped",
+            "raise TRIAGE_LLM_MONTHLY_BUDGET or wait for next month (TRIAGE_LLM_FALLBACKS answers)",
+        )
+    return CheckResult("LLM budget", Verdict.ok, text)
+
+
 def check_routing(settings: Settings, probes: HealthProbes) -> CheckResult:
     """The routing file is valid and every department endpoint accepts a connection."""
     where = str(settings.routing_file or "the bundled default")
@@ -181,6 +201,21 @@ def check_routing(settings: Settings, probes: HealthProbes) -> CheckResult:
     return CheckResult(
         "routing", Verdict.ok, f"{where}: {len(table.categories)} categories, {shown}"
     )
+
+
+def check_helpdesks(settings: Settings) -> CheckResult:
+    """Every helpdesk the routing file writes back to has its credentials set."""
+    from pipeline.helpdesks.credentials import credential_problem
+
+    try:
+        helpdesks = load_routing(settings.routing_file).helpdesks()
+    except Exception:  # a broken routing file is check_routing's line, not this one's
+        return CheckResult("write-back", Verdict.ok, "skipped: the routing file does not load")
+    problem = credential_problem(settings, helpdesks)
+    if problem is not None:
+        return CheckResult("write-back", Verdict.fail, problem, "set them (see the README)")
+    shown = ", ".join(sorted(helpdesks)) or "none"
+    return CheckResult("write-back", Verdict.ok, f"helpdesks: {shown}")
 
 
 # --- secrets -------------------------------------------------------------------------------
@@ -228,7 +263,9 @@ def run_doctor(
         check_broker(settings, probes),
         check_redis(settings, probes),
         check_classifier(probes),
+        check_llm_budget(settings, probes),
         check_routing(settings, probes),
+        check_helpdesks(settings),
         check_pepper(settings),
         check_flower(settings),
     ]

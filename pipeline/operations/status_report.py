@@ -54,6 +54,17 @@ class StatusReport(BaseModel):
     llm_requests_last_hour: int
     llm_tokens_last_hour: int
     llm_cache_hits_last_hour: int
+    # USD from the audited calls' cost_usd (unknown prices count 0), UTC day and month.
+    llm_spend_last_hour_usd: float = 0.0
+    llm_spend_today_usd: float = 0.0
+    llm_spend_month_usd: float = 0.0
+    llm_monthly_budget_usd: float | None = None  # TRIAGE_LLM_MONTHLY_BUDGET
+
+    @property
+    def llm_monthly_budget_reached(self) -> bool:
+        """Whether this month's spend has used up TRIAGE_LLM_MONTHLY_BUDGET."""
+        budget = self.llm_monthly_budget_usd
+        return budget is not None and self.llm_spend_month_usd >= budget
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -70,9 +81,11 @@ def gather_status(
     circuits: CircuitBreaker | None = None,
     *,
     now: datetime | None = None,
+    monthly_budget: float | None = None,
 ) -> StatusReport:
     """Read everything the status screen shows; `circuits` None: this process cannot know."""
     now = now or datetime.now(UTC)
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     since = now - timedelta(hours=1)
     figures = store.reports.status_figures(
         since=since,
@@ -121,6 +134,10 @@ def gather_status(
         llm_requests_last_hour=llm["requests"],
         llm_tokens_last_hour=llm["tokens"],
         llm_cache_hits_last_hour=llm["cache_hits"],
+        llm_spend_last_hour_usd=store.reports.llm_spend_since(since),
+        llm_spend_today_usd=store.reports.llm_spend_since(day),
+        llm_spend_month_usd=store.reports.llm_spend_since(day.replace(day=1)),
+        llm_monthly_budget_usd=monthly_budget,
     )
 
 

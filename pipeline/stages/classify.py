@@ -8,8 +8,9 @@ from typing import Any
 from pipeline.domain.changes import ClassifiedTicket
 from pipeline.domain.classification import Classification
 from pipeline.domain.lifecycle import Stage, TicketStatus
-from pipeline.ports import Classifier, TicketRepository
+from pipeline.ports import Classifier, TicketFetcher, TicketRepository
 from pipeline.stages.decisions import decide
+from pipeline.stages.fetch import complete_from_helpdesk
 from pipeline.stages.outcome import StageOutcome, skipped
 
 
@@ -20,10 +21,22 @@ def decision_audit(decision: Classification, latency_ms: float) -> dict[str, Any
         "urgency": decision.urgency.value,
         "language": decision.language,
         "confidence": round(decision.confidence, 4),
+        "urgency_confidence": _rounded(decision.urgency_confidence),
+        "sentiment": decision.sentiment.value,
+        "sentiment_confidence": _rounded(decision.sentiment_confidence),
         "classifier": decision.classifier,
         "model": decision.model,
         "latency_ms": latency_ms,
+        **(
+            {"alternatives": [a.model_dump() for a in decision.alternatives]}
+            if decision.alternatives
+            else {}
+        ),
     }
+
+
+def _rounded(confidence: float | None) -> float | None:
+    return None if confidence is None else round(confidence, 4)
 
 
 def classify_ticket(
@@ -33,6 +46,7 @@ def classify_ticket(
     *,
     attempt: int = 1,
     review_reason: str | None = None,
+    fetcher: TicketFetcher | None = None,
 ) -> StageOutcome:
     """Classify a `received` ticket; a ticket past this stage is left alone.
 
@@ -41,6 +55,8 @@ def classify_ticket(
     ticket = store.get(ticket_id)
     if ticket.status != TicketStatus.received:
         return skipped(ticket_id, Stage.classify, ticket.status)
+    # A webhook that carried only the helpdesk's id: its text is read now, not in the request.
+    ticket = complete_from_helpdesk(store, fetcher, ticket, attempt=attempt)
     started = time.perf_counter()
     # The classifier runs outside any transaction: an LLM call must not hold a database lock.
     decision, call = decide(classifier, ticket.text(), ticket.queue)

@@ -123,6 +123,7 @@ def _row(ticket: NewTicket) -> dict[str, Any]:
         now=utcnow(),
         deliver=ticket.deliver,
         job_id=ticket.job_id,
+        connector=ticket.connector,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from pipeline.domain.changes import CategoryCorrection, ClassifiedTicket, Reopening, RoutedTicket
 from pipeline.domain.classification import Classification
 from pipeline.domain.lifecycle import Stage, TicketStatus
+from pipeline.ports import FetchedTicket
 
 
 def decision_fields(decision: Classification) -> dict[str, Any]:
@@ -20,6 +21,9 @@ def decision_fields(decision: Classification) -> dict[str, Any]:
         "urgency": decision.urgency.value,
         "language": decision.language,
         "confidence": decision.confidence,
+        "urgency_confidence": decision.urgency_confidence,
+        "sentiment": decision.sentiment.value,
+        "sentiment_confidence": decision.sentiment_confidence,
         "reason": decision.reason,
         "classifier": decision.classifier,
         "model": decision.model,
@@ -86,3 +90,23 @@ def corrected_fields(correction: CategoryCorrection) -> dict[str, Any]:
             "last_error": None,
         }
     return fields
+
+
+def fetched_fields(fetched: FetchedTicket) -> dict[str, Any]:
+    """What a helpdesk fetch sets: the ticket's real text, customer and metadata."""
+    changes: dict[str, Any] = {
+        "subject": fetched.subject,
+        "description": fetched.description,
+        "customer_id": fetched.customer_id,
+        "extra": fetched.extra,
+    }
+    if fetched.priority is not None:
+        changes["priority"] = fetched.priority
+    return changes
+
+
+def fetched_detail(fetched: FetchedTicket) -> dict[str, Any]:
+    """The `fetched` audit detail: where from, never the ticket's text."""
+    helpdesk = fetched.extra.get("helpdesk")
+    source = helpdesk.get("connector") if isinstance(helpdesk, dict) else None
+    return {"connector": source, "fields": sorted(fetched_fields(fetched))}

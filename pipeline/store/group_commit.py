@@ -55,6 +55,7 @@ class GroupCommitIntake:
         idempotency_key: str | None,
         payload_hash: str,
         queue: Queue = Queue.live,
+        connector: str | None = None,
     ) -> Acceptance:
         """Store the ticket `received` with its audit event; return once it is committed."""
         row, detail = received_ticket(
@@ -63,6 +64,7 @@ class GroupCommitIntake:
             idempotency_key=idempotency_key,
             payload_hash=payload_hash,
             queue=queue,
+            connector=connector,
         )
         waiting = _Waiting(row, detail)
         if self._max_batch == 1:

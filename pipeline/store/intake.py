@@ -24,6 +24,9 @@ _UNSET_FIELDS = (
     "urgency",
     "language",
     "confidence",
+    "urgency_confidence",
+    "sentiment",
+    "sentiment_confidence",
     "reason",
     "classifier",
     "model",
@@ -47,6 +50,7 @@ def new_ticket_row(
     now: datetime,
     deliver: bool = True,
     job_id: str | None = None,
+    connector: str | None = None,
 ) -> dict[str, Any]:
     """The column values of a ticket just received (keys are the mapped attribute names)."""
     return {
@@ -71,6 +75,7 @@ def new_ticket_row(
         "updated_at": now,
         "deliver": deliver,
         "job_id": job_id,
+        "connector": connector,
     }
 
 
@@ -81,6 +86,7 @@ def received_ticket(
     idempotency_key: str | None,
     payload_hash: str,
     queue: Queue,
+    connector: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A ticket received now from an API producer: its row and its `received` audit detail."""
     row = new_ticket_row(
@@ -90,8 +96,12 @@ def received_ticket(
         payload_hash=payload_hash,
         queue=queue,
         now=utcnow(),
+        connector=connector,
     )
-    return row, {"source": source, "queue": queue.value}
+    detail = {"source": source, "queue": queue.value}
+    if connector is not None:
+        detail["connector"] = connector
+    return row, detail
 
 
 def received_event(row: dict[str, Any], detail: dict[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from pipeline.domain.lifecycle import (
     final_status,
 )
 from pipeline.domain.models import TicketRecord, TicketSubmission
+from pipeline.ports import FetchedTicket
 from pipeline.store import fields
 from pipeline.store.intake import received_ticket, record_from_row
 from pipeline.store.memory_reads import InMemoryReads
@@ -59,6 +60,7 @@ class InMemoryTicketRepository(InMemoryReads):
         idempotency_key: str | None,
         payload_hash: str,
         queue: Queue = Queue.live,
+        connector: str | None = None,
     ) -> Acceptance:
         """Store a new ticket as `received` with its audit event, or return the earlier one."""
         row, detail = received_ticket(
@@ -67,6 +69,7 @@ class InMemoryTicketRepository(InMemoryReads):
             idempotency_key=idempotency_key,
             payload_hash=payload_hash,
             queue=queue,
+            connector=connector,
         )
         with self._lock:
             if idempotency_key is not None:
@@ -80,6 +83,17 @@ class InMemoryTicketRepository(InMemoryReads):
             self._tickets[ticket.id] = ticket
             self._audit(ticket.id, Stage.ingest, "received", detail, at=ticket.received_at)
         return Acceptance(ticket, created=True)
+
+    def fill_fetched(self, ticket_id: str, fetched: FetchedTicket, *, attempt: int) -> bool:
+        """A `received` ticket's text from its helpdesk's API; audit `fetched` (False: moved on)."""
+        with self._lock:
+            changes = fields.fetched_fields(fetched)
+            if not self._move(ticket_id, Move.retry, TicketStatus.received, changes):
+                return False
+            self._audit(
+                ticket_id, Stage.classify, "fetched", fields.fetched_detail(fetched), attempt
+            )
+        return True
 
     def mark_classified(self, classified: ClassifiedTicket, *, attempt: int) -> bool:
         """received → classified with the decision; audit `classified`."""

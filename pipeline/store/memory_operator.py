@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.domain.lifecycle import TicketStatus
+from pipeline.domain.models import TicketRecord
 from pipeline.domain.operator import (
     ApiKey,
     ApiKeyError,
@@ -25,6 +26,8 @@ from pipeline.domain.operator import (
     StoredKey,
     StoredTickets,
 )
+from pipeline.domain.review import ReceivedTicket, TicketSearch, TrailEvent
+from pipeline.ports import TicketRepository
 
 
 class MemoryApiKeys:
@@ -154,3 +157,77 @@ class MemoryBackfill:
             job = self.jobs.get(job_id)
             if job is not None:
                 self.jobs[job_id] = job.model_copy(update=changes)
+
+
+class MemoryReviewQueries:
+    """The review console's reads (ReportQueries.search_tickets & co.) over any repository."""
+
+    def __init__(self, tickets: TicketRepository) -> None:
+        self._tickets = tickets
+
+    def search_tickets(
+        self,
+        search: TicketSearch,
+        *,
+        after_id: str | None = None,
+        limit: int = 50,
+        oldest_first: bool = False,
+    ) -> list[TicketRecord]:
+        """Tickets matching `search` by (received_at, id), after the cursor ticket `after_id`."""
+        found = sorted(
+            (t for t in self._all() if _matches(t, search)),
+            key=lambda t: (t.received_at, t.id),
+            reverse=not oldest_first,
+        )
+        if after_id is not None:
+            ids = [t.id for t in found]
+            found = found[ids.index(after_id) + 1 :] if after_id in ids else found
+        return found[:limit]
+
+    def trail_events(
+        self, events: Sequence[str], *, since: datetime, limit: int
+    ) -> list[TrailEvent]:
+        """Audit events of these kinds since `since`, newest first, at most `limit`."""
+        entries = [
+            e
+            for t in self._all()
+            for e in self._tickets.audit_trail(t.id)
+            if e.event in events and e.created_at >= since
+        ]
+        entries.sort(key=lambda e: e.id, reverse=True)
+        return [TrailEvent(e.ticket_id, e.event, e.detail, e.created_at) for e in entries[:limit]]
+
+    def received_tickets(self, *, since: datetime, limit: int) -> list[ReceivedTicket]:
+        """Arrival time and current category of tickets received since `since`."""
+        recent = sorted(
+            (t for t in self._all() if t.received_at >= since),
+            key=lambda t: t.received_at,
+            reverse=True,
+        )
+        return [ReceivedTicket(t.received_at, t.category) for t in recent[:limit]]
+
+    def _all(self) -> list[TicketRecord]:
+        return self._tickets.list_tickets(limit=10**9)
+
+
+def _matches(ticket: TicketRecord, search: TicketSearch) -> bool:
+    exact = {
+        "id": search.ticket_id,
+        "external_id": search.external_id,
+        "customer_id": search.customer_id,
+        "status": search.status,
+        "category": search.category,
+        "source": search.source,
+        "language": search.language,
+        "classifier": search.classifier,
+    }
+    if any(v is not None and getattr(ticket, k) != v for k, v in exact.items()):
+        return False
+    if search.received_from is not None and ticket.received_at < search.received_from:
+        return False
+    if search.received_to is not None and ticket.received_at >= search.received_to:
+        return False
+    if search.text:
+        needle = search.text.casefold()
+        return needle in ticket.subject.casefold() or needle in ticket.description.casefold()
+    return True

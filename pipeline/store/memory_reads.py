@@ -90,12 +90,14 @@ class InMemoryReads:
             found = (self._tickets.get(i) for i in dict.fromkeys(ticket_ids))
             return [t for t in found if t is not None and t.status == TicketStatus.received]
 
-    def get_with_deliveries(self, ticket_id: str) -> tuple[TicketRecord, dict[str, DeliveryRecord]]:
-        """A ticket and its current generation's deliveries by department (TicketNotFound)."""
+    def get_with_deliveries(
+        self, ticket_id: str
+    ) -> tuple[TicketRecord, dict[tuple[str, str], DeliveryRecord]]:
+        """A ticket and its current generation's deliveries by (department, target)."""
         with self._lock:
             ticket = self._get(ticket_id)
             deliveries = {
-                d.department: d
+                (d.department, d.target): d
                 for (owner, _, _, generation), d in self._deliveries.items()
                 if owner == ticket_id and generation == ticket.generation
             }

@@ -50,8 +50,11 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade_database(engine: Engine) -> None:
-    """Apply every pending migration (`triage db upgrade`)."""
+    """Apply every pending migration (`triage db upgrade`), then the coming months' partitions."""
+    from pipeline.store.partitions import ensure_audit_partitions
+
     command.upgrade(alembic_config(engine), "head")
+    ensure_audit_partitions(engine)  # PostgreSQL only; beat keeps them coming
 
 
 def ensure_schema(engine: Engine) -> None:

@@ -105,8 +105,10 @@ class TicketReads(Sessions):
             )
             return [TicketRecord.model_validate(row) for row in rows]
 
-    def get_with_deliveries(self, ticket_id: str) -> tuple[TicketRecord, dict[str, DeliveryRecord]]:
-        """A ticket and its current generation's deliveries by department: one query."""
+    def get_with_deliveries(
+        self, ticket_id: str
+    ) -> tuple[TicketRecord, dict[tuple[str, str], DeliveryRecord]]:
+        """A ticket and its current generation's deliveries by (department, target): one query."""
         with self.lookup() as session:
             rows = session.execute(
                 select(TicketRow, DeliveryRow)
@@ -122,7 +124,7 @@ class TicketReads(Sessions):
             if not rows:
                 raise TicketNotFound(f"no ticket {ticket_id}")
             deliveries = {
-                row.department: DeliveryRecord.model_validate(row)
+                (row.department, row.target): DeliveryRecord.model_validate(row)
                 for _, row in rows
                 if row is not None
             }

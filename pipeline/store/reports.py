@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from pipeline.domain.lifecycle import FINAL_STATUSES, TicketStatus
+from pipeline.domain.models import TicketRecord
 from pipeline.domain.operator import (
     ERASED,
     KnownLabel,
@@ -15,11 +16,13 @@ from pipeline.domain.operator import (
     RetryingFigures,
     StatusFigures,
 )
+from pipeline.domain.review import ReceivedTicket, TicketSearch, TrailEvent
 from pipeline.store.engine import Sessions
 from pipeline.store.schema import AuditEventRow, TicketRow
 
 TOP_FAILURES = 5
 FINAL = [s.value for s in FINAL_STATUSES]
+SPEND_EVENT = "classified"  # the event whose detail carries each decision's LLM call and cost
 
 
 class SqlReports:
@@ -142,3 +145,105 @@ class SqlReports:
             KnownLabel(subject or "", description, str(category), urgency)
             for subject, description, category, urgency in rows
         ]
+
+    # --- the review console ------------------------------------------------------------------
+
+    def search_tickets(
+        self,
+        search: TicketSearch,
+        *,
+        after_id: str | None = None,
+        limit: int = 50,
+        oldest_first: bool = False,
+    ) -> list[TicketRecord]:
+        """Tickets matching `search` by (received_at, id), after the cursor ticket `after_id`."""
+        order = (TicketRow.received_at, TicketRow.id)
+        query = select(TicketRow).where(*_search_filters(search)).limit(limit)
+        query = query.order_by(*(order if oldest_first else (c.desc() for c in order)))
+        with self._store.read() as session:
+            anchor = session.get(TicketRow, after_id) if after_id else None
+            if anchor is not None:
+                at, anchor_id = anchor.received_at, anchor.id
+                if oldest_first:
+                    after = (TicketRow.received_at > at) | (
+                        (TicketRow.received_at == at) & (TicketRow.id > anchor_id)
+                    )
+                else:
+                    after = (TicketRow.received_at < at) | (
+                        (TicketRow.received_at == at) & (TicketRow.id < anchor_id)
+                    )
+                query = query.where(after)
+            return [TicketRecord.model_validate(r) for r in session.scalars(query)]
+
+    def trail_events(
+        self, events: Sequence[str], *, since: datetime, limit: int
+    ) -> list[TrailEvent]:
+        """Audit events of these kinds since `since`, newest first, at most `limit`."""
+        query = (
+            select(
+                AuditEventRow.ticket_id,
+                AuditEventRow.event,
+                AuditEventRow.detail,
+                AuditEventRow.created_at,
+            )
+            .where(AuditEventRow.created_at >= since, AuditEventRow.event.in_(list(events)))
+            .order_by(AuditEventRow.id.desc())
+            .limit(limit)
+        )
+        with self._store.read() as session:
+            rows = session.execute(query).all()
+        return [TrailEvent(str(t), str(e), d or {}, at) for t, e, d, at in rows]
+
+    def received_tickets(self, *, since: datetime, limit: int) -> list[ReceivedTicket]:
+        """Arrival time and current category of tickets received since `since`."""
+        query = (
+            select(TicketRow.received_at, TicketRow.category)
+            .where(TicketRow.received_at >= since)
+            .order_by(TicketRow.received_at.desc())
+            .limit(limit)
+        )
+        with self._store.read() as session:
+            return [ReceivedTicket(at, category) for at, category in session.execute(query)]
+
+    def llm_spend_since(self, since: datetime) -> float:
+        """USD the audited LLM calls since `since` cost (calls of unknown price count 0)."""
+        # The call's fields sit at the top of the detail, or under `llm_call` in a cascade;
+        # JSON paths render as ->> / #>> on PostgreSQL and JSON_EXTRACT on SQLite.
+        detail = AuditEventRow.detail
+        cost = func.coalesce(
+            detail["cost_usd"].as_float(), detail[("llm_call", "cost_usd")].as_float(), 0.0
+        )
+        query = select(func.coalesce(func.sum(cost), 0.0)).where(
+            AuditEventRow.created_at >= since, AuditEventRow.event == SPEND_EVENT
+        )
+        with self._store.read() as session:
+            return float(session.scalar(query) or 0.0)
+
+
+def _search_filters(search: TicketSearch) -> list[ColumnElement[bool]]:
+    exact = {
+        TicketRow.id: search.ticket_id,
+        TicketRow.external_id: search.external_id,
+        TicketRow.customer_id: search.customer_id,
+        TicketRow.status: search.status,
+        TicketRow.category: search.category,
+        TicketRow.source: search.source,
+        TicketRow.language: search.language,
+        TicketRow.classifier: search.classifier,
+    }
+    filters: list[ColumnElement[bool]] = [
+        column == value for column, value in exact.items() if value is not None
+    ]
+    if search.received_from is not None:
+        filters.append(TicketRow.received_at >= search.received_from)
+    if search.received_to is not None:
+        filters.append(TicketRow.received_at < search.received_to)
+    if search.text:
+        # LIKE wildcards in the user's words are literal, not patterns.
+        words = search.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{words}%"
+        filters.append(
+            TicketRow.subject.ilike(pattern, escape="\\")
+            | TicketRow.description.ilike(pattern, escape="\\")
+        )
+    return filters

@@ -50,6 +50,7 @@ class TicketStore(TicketReads, TicketTransitions):
         idempotency_key: str | None,
         payload_hash: str,
         queue: Queue = Queue.live,
+        connector: str | None = None,
     ) -> Acceptance:
         """Store a new ticket as `received` with its audit event, or return the earlier one."""
         row, detail = received_ticket(
@@ -58,6 +59,7 @@ class TicketStore(TicketReads, TicketTransitions):
             idempotency_key=idempotency_key,
             payload_hash=payload_hash,
             queue=queue,
+            connector=connector,
         )
         with self.transaction() as session:
             stored = store_new_tickets(session, [row], [detail])

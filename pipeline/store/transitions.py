@@ -30,6 +30,7 @@ from pipeline.domain.lifecycle import (
     Stage,
     TicketStatus,
 )
+from pipeline.ports import FetchedTicket
 from pipeline.store import fields
 from pipeline.store.deliveries import save_delivery_attempt
 from pipeline.store.engine import Sessions
@@ -76,6 +77,23 @@ class TicketTransitions(Sessions):
             to=None if target is None else TicketStatus(target),
         )
         return bool(session.execute(query).rowcount)  # type: ignore[attr-defined]
+
+    def fill_fetched(self, ticket_id: str, fetched: FetchedTicket, *, attempt: int) -> bool:
+        """A `received` ticket's text from its helpdesk's API; audit `fetched` (False: moved on)."""
+        values = fields.fetched_fields(fetched)
+        with self.transaction() as session:
+            query = guarded_update(ticket_id, Move.retry, TicketStatus.received, values)
+            if not moved(session, query):
+                return False
+            append_audit(
+                session,
+                ticket_id,
+                Stage.classify,
+                "fetched",
+                fields.fetched_detail(fetched),
+                attempt=attempt,
+            )
+        return True
 
     def mark_classified(self, classified: ClassifiedTicket, *, attempt: int) -> bool:
         """received → classified with the decision; audit `classified`."""

@@ -53,6 +53,9 @@ STAGE_FAILURES = Counter("triage_stage_failures_total", "Tickets failed by stage
 LLM_REQUESTS = Counter("triage_llm_requests_total", "LLM calls by outcome", ["outcome"])
 LLM_TOKENS = Counter("triage_llm_tokens_total", "LLM tokens", ["kind"])
 LLM_CACHE_HITS = Counter("triage_llm_cache_hits_total", "Decisions served from the cache")
+LLM_COST = Counter(
+    "triage_llm_cost_total", "LLM spend in USD, from reported tokens", ["provider", "model", "queue"]
+)
 
 
 class PipelineStateCollector(Collector):

@@ -48,6 +48,9 @@ def answer(category: str = "billing", **fields: Any) -> dict[str, Any]:
         "urgency": "normal",
         "language": "en",
         "confidence": 0.93,
+        "urgency_confidence": 0.8,
+        "sentiment": "negative",
+        "sentiment_confidence": 0.75,
         "reason": "the customer asks about a charge",
     }
     return base | fields

@@ -55,6 +55,7 @@ def classification_json(
     language: str = "en",
     confidence: float = 0.93,
     reason: str = "the customer asks about a charge",
+    sentiment: str = "negative",
 ) -> str:
     """The text a well-behaved model answers."""
     return json.dumps(
@@ -63,6 +64,9 @@ def classification_json(
             "urgency": urgency,
             "language": language,
             "confidence": confidence,
+            "urgency_confidence": 0.8,
+            "sentiment": sentiment,
+            "sentiment_confidence": 0.75,
             "reason": reason,
         }
     )
@@ -123,6 +127,9 @@ def group_answer_json(
             "urgency": "normal",
             "language": "en",
             "confidence": confidence,
+            "urgency_confidence": 0.8,
+            "sentiment": "neutral",
+            "sentiment_confidence": 0.7,
             "reason": "grouped stub answer",
             **extra,
         }

@@ -66,6 +66,9 @@ def _answer_for(text: str, categories: list[str]) -> dict[str, Any]:
         "urgency": "normal",
         "language": "en",
         "confidence": 0.93,
+        "urgency_confidence": 0.8,
+        "sentiment": "negative",
+        "sentiment_confidence": 0.75,
         "reason": "the stub matched the category name",
     }
 

@@ -95,6 +95,9 @@ def _handler_for(stub: StubServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._handle("GET")
 
+        def do_PUT(self) -> None:  # helpdesk write-backs (pipeline.testing.helpdesk_stubs)
+            self._handle("PUT")
+
         def _handle(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             request = RecordedRequest(

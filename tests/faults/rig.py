@@ -1,4 +1,5 @@
-"""The fault rig: real API (HTTP), real worker and beat processes, Redis, PostgreSQL, a department.
+"""The fault rig: real API (HTTP), real worker and beat processes, a broker (Redis or RabbitMQ),
+PostgreSQL, a department.
 
 Each case pushes tickets through the HTTP API, injects one fault, waits (with a deadline) for
 the pipeline to drain, and reports lost and doubled tickets from the store and the department.
@@ -29,6 +30,7 @@ from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
 from pipeline.wiring import open_store
 from tests.conftest import TEST_PEPPER
+from tests.support.brokers import Broker
 from tests.support.waiting import wait_for
 from triage_cli.demo import demo_routing_file
 from triage_cli.stub_departments import StubDepartments, serve_in_thread
@@ -62,6 +64,7 @@ class FaultRig:
     api_url: str
     api_key: str
     logs: Path
+    broker: Broker
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
@@ -184,8 +187,13 @@ class FaultRig:
 
 
 @contextmanager
-def fault_rig(tmp_path: Path, database_url: str, broker_url: str) -> Iterator[FaultRig]:
-    """Department, API and store for one case; processes are started by the case."""
+def fault_rig(
+    tmp_path: Path, database_url: str, broker: Broker, redis_url: str | None = None
+) -> Iterator[FaultRig]:
+    """Department, API and store for one case; processes are started by the case.
+
+    `redis_url`: the counters' Redis when the broker is not Redis (TRIAGE_REDIS_URL).
+    """
     department = StubDepartments()
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -195,7 +203,8 @@ def fault_rig(tmp_path: Path, database_url: str, broker_url: str) -> Iterator[Fa
         env = {
             **FAULT_ENV,
             "TRIAGE_DATABASE_URL": database_url,
-            "TRIAGE_BROKER_URL": broker_url,
+            "TRIAGE_BROKER_URL": broker.url,
+            **({"TRIAGE_REDIS_URL": redis_url} if redis_url else {}),
             "TRIAGE_ROUTING_FILE": str(routing),
             "TRIAGE_CLASSIFIER": "local",
             "TRIAGE_API_KEY_PEPPER": TEST_PEPPER,
@@ -204,7 +213,7 @@ def fault_rig(tmp_path: Path, database_url: str, broker_url: str) -> Iterator[Fa
         store = open_store(settings)
         api_url = stack.enter_context(serve_in_thread(create_app(settings, store=store)))
         key = create_key(store, TEST_PEPPER.encode(), "fault-producer", Role.producer, "faults")
-        rig = FaultRig(settings, env, store, department, api_url, key, logs)
+        rig = FaultRig(settings, env, store, department, api_url, key, logs, broker)
         try:
             yield rig
         finally:

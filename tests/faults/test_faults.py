@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from sqlalchemy import create_engine, text
 
+from tests.faults.conftest import FAULT_LLM_REDIS_DB, FAULT_REDIS_DB, case_broker
 from tests.faults.rig import FaultRig, fault_rig, in_background
+from tests.support.brokers import (
+    RabbitBroker,
+    RedisBroker,
+    rabbitmq_vhost,
+    rabbitmqctl,
+    wait_rabbitmq_up,
+)
 from tests.support.processes import free_port
-from tests.support.servers import redis_url, require_server
+from tests.support.servers import require_server
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 TICKETS = 500
-FAULT_LLM_REDIS_DB = 15
 
 
 def finished(rig: FaultRig) -> int:
@@ -42,21 +50,24 @@ def test_worker_main_process_sigkill(rig: FaultRig) -> None:
     rig.start("beat", "beat", "--loglevel", "WARNING", "--schedule", str(rig.logs / "beat.db"))
     ids: list[str] = []
     load = in_background(lambda: ids.extend(rig.submit(TICKETS, prefix="kill")))
-    broker = redis.Redis.from_url(rig.settings.broker_url)
+    broker = rig.broker
     # A backlog first, so the victim always holds reserved messages when it dies.
-    wait_for(lambda: broker.llen("live") >= 100, timeout=120, what="a backlog on the live queue")
+    wait_for(lambda: broker.ready("live") >= 100, timeout=120, what="a backlog on the live queue")
     rig.start_worker("victim", pool="prefork")
     wait_for(
-        lambda: rig.store.count_by_status().get("done", 0) >= 20 and broker.hlen("unacked") > 0,
+        lambda: rig.store.count_by_status().get("done", 0) >= 20 and broker.unacked() > 0,
         timeout=120,
         what="the victim to be busy with messages reserved",
     )
+    in_flight = broker.unacked()
     victim = rig.processes.pop("victim")
     os.kill(victim.pid, signal.SIGKILL)  # the main process only: its pool children orphaned
     victim.wait(timeout=30)
     # Messages the victim had taken but not acknowledged: Redis gives them back after the
-    # visibility timeout, and the sweeper re-enqueues their tickets after its deadline.
-    in_flight = broker.hlen("unacked")
+    # visibility timeout (RabbitMQ as soon as the connection drops), and the sweeper
+    # re-enqueues their tickets after its deadline.
+    if broker.name == "redis":
+        in_flight = broker.unacked()  # still held by the dead worker
     rig.start_worker("survivor")
     load.join(timeout=300)
     rig.wait_drained(ids, timeout=240)
@@ -122,9 +133,29 @@ def test_postgres_connections_dropped_mid_run(rig: FaultRig, fresh_postgres_url:
     assert_clean(rig.report("postgres_connections_dropped", ids))
 
 
+def _redis_server(binary: str, port: int, folder: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
-    """A redis-server of our own on another port, so the case can restart it empty."""
+def private_redis(tmp_path: Path) -> Iterator[tuple[RedisBroker, Callable[[], None]]]:
+    """A redis-server of our own on another port, and how to restart it empty."""
     require_server("127.0.0.1", 6379, "Redis")  # the machine's Redis tells us redis is here
     binary = shutil.which("redis-server")
     if binary is None:
@@ -132,32 +163,17 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[int, list[subprocess.Popen[b
             pytest.fail("redis-server binary not found")
         pytest.skip("redis-server binary not found")
     port = free_port()
-    processes: list[subprocess.Popen[bytes]] = []
+    processes = [_redis_server(binary, port, tmp_path)]
+    wait_for(lambda: _pings(port), timeout=10, what="private redis up")
 
-    def start() -> None:
-        processes.append(
-            subprocess.Popen(
-                [
-                    binary,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(tmp_path),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        wait_for(lambda: _pings(port), timeout=10, what="private redis up")
+    def restart() -> None:
+        processes[-1].kill()  # gone, with every message it held
+        processes[-1].wait(timeout=10)
+        time.sleep(2)  # an outage of a couple of seconds while tickets keep arriving
+        processes.append(_redis_server(binary, port, tmp_path))
+        wait_for(lambda: _pings(port), timeout=10, what="redis back")
 
-    start()
-    yield port, processes
+    yield RedisBroker(f"redis://127.0.0.1:{port}/0"), restart
     for process in processes:
         process.terminate()
         process.wait(timeout=10)
@@ -170,59 +186,85 @@ def _pings(port: int) -> bool:
         return False
 
 
-def test_redis_restart_during_ingest_comes_back_empty(
+@pytest.fixture
+def rabbitmq_to_restart() -> Iterator[tuple[RabbitBroker, Callable[[], None]]]:
+    """A private vhost, and how to restart the machine's RabbitMQ under it.
+
+    `rabbitmqctl stop_app` / `start_app`: the broker process stays up but every listener,
+    connection and channel goes and comes back (a real restart for every client; quorum
+    queues recover from their logs) in about 3 s, where restarting the whole node also pays
+    the Erlang VM's boot. Nothing else uses this RabbitMQ while the fault suite runs.
+    """
+    with rabbitmq_vhost("triage-faults") as broker:
+
+        def restart() -> None:
+            broker.restart()
+            wait_rabbitmq_up()
+
+        try:
+            yield broker, restart
+        finally:  # whatever happened, leave RabbitMQ running
+            with contextlib.suppress(Exception):
+                rabbitmqctl("start_app")
+            wait_rabbitmq_up()
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def restartable_broker(
+    request: pytest.FixtureRequest,
+) -> tuple[RedisBroker | RabbitBroker, Callable[[], None]]:
+    """A broker this case may restart: a private Redis (comes back empty), or RabbitMQ."""
+    fixture = "private_redis" if request.param == "redis" else "rabbitmq_to_restart"
+    return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
+
+
+def test_broker_restart_during_ingest(
     tmp_path: Path,
     fresh_postgres_url: str,
-    private_redis: tuple[int, list[subprocess.Popen[bytes]]],
+    restartable_broker: tuple[RedisBroker | RabbitBroker, Callable[[], None]],
 ) -> None:
-    port, processes = private_redis
-    with fault_rig(tmp_path, fresh_postgres_url, f"redis://127.0.0.1:{port}/0") as rig:
-        rig.start("beat", "beat", "--loglevel", "WARNING", "--schedule", str(rig.logs / "beat.db"))
-        rig.start_worker()
-        ids: list[str] = []
-        load = in_background(lambda: ids.extend(rig.submit(TICKETS, prefix="redis", threads=2)))
-        wait_for(
-            lambda: len(ids) > 0 or rig.store.count_by_status().get("done", 0) >= 100,
-            timeout=120,
-            what="load under way",
-        )
-        processes[-1].kill()  # gone, with every message it held
-        processes[-1].wait(timeout=10)
-        time.sleep(2)  # an outage of a couple of seconds while tickets keep arriving
-        processes.append(
-            subprocess.Popen(
-                [
-                    shutil.which("redis-server") or "redis-server",
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(tmp_path),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+    broker, restart = restartable_broker
+    with case_broker("redis", FAULT_REDIS_DB) as (counters, _):
+        shared = None if broker.name == "redis" else counters.url
+        with fault_rig(tmp_path, fresh_postgres_url, broker, shared) as rig:
+            rig.start(
+                "beat", "beat", "--loglevel", "WARNING", "--schedule", str(rig.logs / "beat.db")
             )
-        )
-        wait_for(lambda: _pings(port), timeout=10, what="redis back")
-        load.join(timeout=300)
-        rig.wait_drained(ids, timeout=300)
-        result = rig.report("redis_restart_empty", ids)
-        assert_clean(result)
-        assert result["requeued"] > 0  # what Redis lost, the store's sweeper put back
+            rig.start_worker()
+            ids: list[str] = []
+            load = in_background(
+                lambda: ids.extend(rig.submit(TICKETS, prefix="restart", threads=2))
+            )
+            wait_for(
+                lambda: len(ids) > 0 or rig.store.count_by_status().get("done", 0) >= 100,
+                timeout=120,
+                what="load under way",
+            )
+            restart()  # Redis comes back empty; RabbitMQ with its quorum queues' messages
+            load.join(timeout=300)
+            rig.wait_drained(ids, timeout=300)
+            result = rig.report(f"{broker.name}_restart", ids)
+            assert_clean(result)
+            if broker.name == "redis":
+                # What Redis lost, the store's sweeper put back.
+                assert result["requeued"] > 0
+            else:
+                # Quorum queues keep their messages: the worker only had to reconnect.
+                log = (rig.logs / "worker.log").read_text()
+                assert "Connection to broker lost" in log, log[-2000:]
 
 
-def test_llm_answers_429_for_a_burst(tmp_path: Path, fresh_postgres_url: str) -> None:
+def test_llm_answers_429_for_a_burst(
+    tmp_path: Path, fresh_postgres_url: str, broker_kind: str
+) -> None:
     from pipeline.testing.gemini_responses import error_response
     from pipeline.testing.gemini_stub import running_stub
 
-    broker = redis_url(FAULT_LLM_REDIS_DB)
-    redis.Redis.from_url(broker).flushdb()
-    with running_stub() as stub, fault_rig(tmp_path, fresh_postgres_url, broker) as rig:
+    with (
+        case_broker(broker_kind, FAULT_LLM_REDIS_DB) as (broker, shared),
+        running_stub() as stub,
+        fault_rig(tmp_path, fresh_postgres_url, broker, shared) as rig,
+    ):
         rig.env.update(
             TRIAGE_CLASSIFIER="gemini",
             GEMINI_API_KEY="stub-key",
@@ -238,7 +280,6 @@ def test_llm_answers_429_for_a_burst(tmp_path: Path, fresh_postgres_url: str) ->
         assert_clean(result)
         assert result["retried"] >= 150  # every 429 was an attempt the task retried
         assert len(stub.recorded()) >= TICKETS + 150
-    redis.Redis.from_url(broker).flushdb()
 
 
 def test_sigterm_lets_running_tasks_finish(rig: FaultRig) -> None:

@@ -10,6 +10,7 @@ from celery import Celery
 from flask.testing import FlaskClient
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from pipeline.domain.lifecycle import TicketStatus
 from pipeline.store.tickets import TicketStore
 from tests.support.broker import drain_queue
 from tests.support.tickets import force, force_status
@@ -264,3 +265,33 @@ def test_correction_to_an_unknown_category_is_422(client: FlaskClient, store: Ti
     response = client.post(f"/tickets/{ticket_id}/category", json={"category": "warranty"})
     assert response.status_code == 422
     assert response.get_json()["error"]["code"] == "unknown_category"
+
+
+def test_get_ticket_shows_sentiment_and_per_field_confidence(
+    client: FlaskClient, store: TicketStore
+) -> None:
+    ticket_id = client.post("/tickets", json=TICKET).get_json()["id"]
+    force_status(
+        store,
+        ticket_id,
+        TicketStatus.done,
+        category="billing",
+        confidence=0.91,
+        urgency="high",
+        urgency_confidence=0.7,
+        sentiment="very_negative",
+        sentiment_confidence=0.8,
+        language="en",
+        classifier="local",
+        model="local-1",
+    )
+    classification = client.get(f"/tickets/{ticket_id}").get_json()["classification"]
+    assert classification["sentiment"] == "very_negative"
+    assert (classification["confidence"], classification["urgency_confidence"]) == (0.91, 0.7)
+    assert classification["sentiment_confidence"] == 0.8
+
+
+def test_a_created_at_past_year_9999_in_utc_is_422_not_500(client: FlaskClient) -> None:
+    response = client.post("/tickets", json={**TICKET, "created_at": "9999-12-31T23:59:59-23:59"})
+    assert response.status_code == 422 and response.is_json
+    assert "created_at" in json.dumps(response.get_json()["error"])

@@ -1,4 +1,4 @@
-"""Separate processes on the real servers: `triage worker` on Redis, the API, PostgreSQL."""
+"""Separate processes on the real servers: `triage worker` on each broker, the API, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from ingest_api.app import create_app
 from pipeline.data.samples import load_sample_tickets
@@ -19,6 +18,7 @@ from pipeline.domain.lifecycle import FINAL_STATUSES
 from pipeline.settings import Settings
 from pipeline.wiring import open_store
 from tests.conftest import TEST_PEPPER, admin_key
+from tests.support.brokers import BROKERS, broker_for
 from tests.support.servers import redis_url
 from tests.support.waiting import wait_for
 from triage_cli.demo import demo_routing_file
@@ -26,27 +26,26 @@ from triage_cli.stub_departments import StubDepartments, serve_in_thread
 
 pytestmark = pytest.mark.integration
 REDIS_DB = 11
+SHARED_REDIS_DB = 10  # the counters' Redis when the broker is RabbitMQ
 
 
-@pytest.fixture
+@pytest.fixture(params=BROKERS)
 def real_settings(
-    fresh_postgres_url: str, tmp_path: Path
+    request: pytest.FixtureRequest, fresh_postgres_url: str, tmp_path: Path
 ) -> Iterator[tuple[Settings, StubDepartments]]:
-    broker = redis_url(REDIS_DB)
-    redis.Redis.from_url(broker).flushdb()
     stub = StubDepartments()
-    with serve_in_thread(stub) as departments_url:
+    with broker_for(request.param, REDIS_DB) as broker, serve_in_thread(stub) as departments_url:
         yield (
             Settings(
                 database_url=fresh_postgres_url,
-                broker_url=broker,
+                broker_url=broker.url,
+                redis_url=None if broker.name == "redis" else redis_url(SHARED_REDIS_DB),
                 classifier="local",
                 routing_file=demo_routing_file(tmp_path, departments_url),
                 api_key_pepper=TEST_PEPPER,
             ),
             stub,
         )
-    redis.Redis.from_url(broker).flushdb()
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -54,6 +53,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
     env.update(
         TRIAGE_DATABASE_URL=settings.database_url,
         TRIAGE_BROKER_URL=settings.broker_url,
+        TRIAGE_REDIS_URL=settings.redis_url or "",
         TRIAGE_CLASSIFIER="local",
         TRIAGE_ROUTING_FILE=str(settings.routing_file),
         TRIAGE_LOG_FORMAT="json",
@@ -92,7 +92,7 @@ def worker_process(
         process.wait()
 
 
-def test_tickets_through_api_worker_process_redis_and_postgres(
+def test_tickets_through_api_worker_process_broker_and_postgres(
     real_settings: tuple[Settings, StubDepartments], worker_process: subprocess.Popen[bytes]
 ) -> None:
     settings, stub = real_settings
@@ -109,7 +109,7 @@ def test_tickets_through_api_worker_process_redis_and_postgres(
             counts = store.count_by_status(ids)
             return sum(n for s, n in counts.items() if s in FINAL_STATUSES) == len(ids)
 
-        wait_for(all_final, timeout=90, interval=0.2, what="40 tickets final on Redis/PostgreSQL")
+        wait_for(all_final, timeout=90, interval=0.2, what="40 tickets final")
         logs = client.get(f"/tickets/{ids[0]}/logs").json()["events"]
 
     counts = store.count_by_status(ids)

@@ -56,10 +56,16 @@ def test_claude_decides_and_the_audit_records_the_call(
     store = anthropic_api[1]
     ticket = store.get(ticket_id)
     assert (ticket.status, ticket.category, ticket.classifier) == ("done", "billing", "anthropic")
+    # The stub answers sentiment and per-field confidences: kept as answered.
+    assert (ticket.sentiment, ticket.sentiment_confidence, ticket.urgency_confidence) == (
+        "negative",
+        0.75,
+        0.8,
+    )
     classified = next(e for e in store.audit_trail(ticket_id) if e.event == "classified")
     assert classified.detail["provider"] == "anthropic"
     assert classified.detail["model"] == "claude-haiku-4-5"
-    assert classified.detail["prompt_version"] == "triage-v1"
+    assert classified.detail["prompt_version"] == "triage-v2"
     assert (classified.detail["prompt_tokens"], classified.detail["output_tokens"]) == (321, 42)
     assert classified.detail["pii_masked"] == ["card", "email"]
     [request] = stub.recorded()

@@ -51,9 +51,15 @@ def test_gemini_decides_and_the_audit_records_the_call(
     store = gemini_api[1]
     ticket = store.get(ticket_id)
     assert (ticket.status, ticket.category, ticket.classifier) == ("done", "billing", "gemini")
+    # The stub answers sentiment and per-field confidences: kept as answered.
+    assert (ticket.sentiment, ticket.sentiment_confidence, ticket.urgency_confidence) == (
+        "negative",
+        0.75,
+        0.8,
+    )
     classified = next(e for e in store.audit_trail(ticket_id) if e.event == "classified")
     assert classified.detail["provider"] == "gemini"
-    assert classified.detail["prompt_version"] == "triage-v1"
+    assert classified.detail["prompt_version"] == "triage-v2"
     assert classified.detail["prompt_tokens"] == 321 and classified.detail["cache_hit"] is False
     assert classified.detail["pii_masked"] == ["email"]
     [request] = stub.recorded()

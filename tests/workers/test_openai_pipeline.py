@@ -57,12 +57,18 @@ def test_openai_decides_and_the_audit_records_the_call(
     store = openai_api[1]
     ticket = store.get(ticket_id)
     assert (ticket.status, ticket.category, ticket.classifier) == ("done", "billing", "openai")
+    # The stub answers sentiment and per-field confidences: kept as answered.
+    assert (ticket.sentiment, ticket.sentiment_confidence, ticket.urgency_confidence) == (
+        "negative",
+        0.75,
+        0.8,
+    )
     classified = next(e for e in store.audit_trail(ticket_id) if e.event == "classified")
     detail = classified.detail
     assert (detail["provider"], detail["model"], detail["prompt_version"]) == (
         "openai",
         "gpt-4.1-mini",
-        "triage-v1",
+        "triage-v2",
     )
     assert (detail["prompt_tokens"], detail["output_tokens"]) == (321, 42)
     assert detail["latency_ms"] is not None and detail["cache_hit"] is False

@@ -18,6 +18,7 @@ from pipeline.classifiers.anthropic.retry_after import parse_retry_after
 from pipeline.domain.errors import (
     ConfigurationError,
     LLMBadAnswer,
+    LLMQuotaExhausted,
     LLMRejected,
     LLMUnavailable,
     TriageError,
@@ -77,7 +78,9 @@ def map_status_error(exc: anthropic.APIStatusError, sent: str, key: str | None) 
     status = exc.status_code
     label = f"{status} {exc.type or ''}".strip()
     if status == 429 and exc.error_code == SPEND_LIMIT:
-        return LLMRejected(f"Anthropic refused the request: {label}: the spend limit is reached")
+        return LLMQuotaExhausted(
+            f"Anthropic: quota exhausted ({label}: the spend limit is reached)", rate_limited=True
+        )
     if status in TRANSIENT_CODES or 500 <= status < 600:
         return LLMUnavailable(
             f"Anthropic unavailable: {label}",

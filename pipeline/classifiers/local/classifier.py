@@ -23,10 +23,21 @@ from pipeline.classifiers.local.model_file import (
     read_model,
     write_model,
 )
+from pipeline.classifiers.local.sentiment import (
+    SentimentReading,
+    normalise_sentiment,
+    rule_sentiment,
+)
 from pipeline.classifiers.local.text_features import ticket_text
 from pipeline.classifiers.local.urgency import normalise_urgency, rule_urgency
 from pipeline.classifiers.offline import OfflineCalls
-from pipeline.domain.classification import Classification, TicketText, Urgency
+from pipeline.domain.classification import (
+    Alternative,
+    Classification,
+    Sentiment,
+    TicketText,
+    Urgency,
+)
 from pipeline.domain.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -36,7 +47,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_REASON_CHARS = 200
+# Rule urgency: a phrase that fired ("outage", "asap") is a stated cue; the default is only
+# the absence of one.
+RULE_CUE_CONFIDENCE = 0.8
+RULE_DEFAULT_CONFIDENCE = 0.6
 REASON_TERMS = 3
+ALTERNATIVES = 3  # runners-up kept in the audit for reviewers
 
 
 class LocalClassifier(OfflineCalls):
@@ -68,36 +84,73 @@ class LocalClassifier(OfflineCalls):
         chosen = probabilities.argmax(axis=1)
         confidence = probabilities[np.arange(len(texts)), chosen]
         urgencies = self._urgencies(x, texts)
+        sentiments = self._sentiments(x, texts)
         terms = self._top_terms(x, chosen)
         languages = detect_languages(texts)
         decisions = []
         for i in range(len(texts)):
             label = self.labels[chosen[i]]
-            urgency, trigger = urgencies[i]
+            urgency, trigger, urgency_confidence = urgencies[i]
+            sentiment = sentiments[i]
             decisions.append(
                 Classification(
                     category=label,
                     urgency=urgency,
+                    urgency_confidence=urgency_confidence,
+                    sentiment=sentiment.sentiment,
+                    sentiment_confidence=sentiment.confidence,
                     language=languages[i],
                     confidence=float(np.clip(confidence[i], 0.0, 1.0)),
                     reason=_reason(label, terms[i], urgency, trigger),
+                    alternatives=self._runners_up(probabilities[i], chosen[i]),
                     classifier=self.name,
                     model=self.model_version,
                 )
             )
         return decisions
 
+    def _runners_up(self, row: np.ndarray, chosen: int) -> tuple[Alternative, ...]:
+        order = [int(j) for j in np.argsort(row)[::-1] if j != chosen][:ALTERNATIVES]
+        return tuple(
+            Alternative(category=self.labels[j], score=round(float(np.clip(row[j], 0, 1)), 4))
+            for j in order
+        )
+
     def probabilities(self, tickets: Sequence[TicketText]) -> np.ndarray:
         """Calibrated probability of every label (columns in `labels` order) per ticket."""
         x = self.model.features([ticket_text(t.subject, t.description) for t in tickets])
         return self.model.category.probabilities(self.model.category.scores(x))
 
-    def _urgencies(self, x: sp.csr_matrix, texts: list[str]) -> list[tuple[Urgency, str | None]]:
+    def _urgencies(
+        self, x: sp.csr_matrix, texts: list[str]
+    ) -> list[tuple[Urgency, str | None, float]]:
         head = self.model.urgency
         if head is None:
-            return [rule_urgency(t) for t in texts]
-        found = head.scores(x).argmax(axis=1)
-        return [(normalise_urgency(head.labels[i]) or Urgency.normal, None) for i in found]
+            # A rule that fired is a stated cue; the default is only the absence of one.
+            return [
+                (level, trigger, RULE_CUE_CONFIDENCE if trigger else RULE_DEFAULT_CONFIDENCE)
+                for level, trigger in map(rule_urgency, texts)
+            ]
+        probabilities = head.probabilities(head.scores(x))
+        found = probabilities.argmax(axis=1)
+        return [
+            (normalise_urgency(head.labels[j]) or Urgency.normal, None, float(probabilities[i, j]))
+            for i, j in enumerate(found)
+        ]
+
+    def _sentiments(self, x: sp.csr_matrix, texts: list[str]) -> list[SentimentReading]:
+        head = self.model.sentiment
+        if head is None:
+            return [rule_sentiment(t) for t in texts]
+        probabilities = head.probabilities(head.scores(x))
+        found = probabilities.argmax(axis=1)
+        return [
+            SentimentReading(
+                normalise_sentiment(head.labels[j]) or Sentiment.neutral,
+                round(float(probabilities[i, j]), 3),
+            )
+            for i, j in enumerate(found)
+        ]
 
     def _top_terms(self, x: sp.csr_matrix, chosen: np.ndarray) -> list[list[str]]:
         # Each present feature's contribution to its row's chosen label, for the whole batch;

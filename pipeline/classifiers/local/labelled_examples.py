@@ -15,7 +15,7 @@ import numpy as np
 
 from pipeline.classifiers.local.model import MAX_LABEL_CHARS
 from pipeline.classifiers.local.text_features import ticket_text
-from pipeline.domain.classification import Urgency
+from pipeline.domain.classification import Sentiment, Urgency
 
 
 class TrainingError(ValueError):
@@ -24,12 +24,13 @@ class TrainingError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class LabelledExample:
-    """One ticket with its category and, when known, its urgency."""
+    """One ticket with its category and, when known, its urgency and sentiment."""
 
     description: str
     category: str
     subject: str = ""
     urgency: Urgency | None = None
+    sentiment: Sentiment | None = None
 
     def text(self) -> str:
         """What the model reads."""
@@ -70,7 +71,9 @@ def data_fingerprint(examples: Sequence[LabelledExample]) -> str:
     digest = hashlib.sha256()
     for e in examples:
         urgency = e.urgency.value if e.urgency else ""
-        fields = (e.subject, e.description, e.category, urgency)
+        fields: tuple[str, ...] = (e.subject, e.description, e.category, urgency)
+        if e.sentiment is not None:  # older data (no sentiment) keeps its fingerprint
+            fields += (e.sentiment.value,)
         digest.update("\x1f".join(fields).encode("utf-8", "surrogatepass"))
         digest.update(b"\x1e")
     return digest.hexdigest()

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.classifiers.local.labelled_examples import LabelledExample
+from pipeline.classifiers.local.sentiment import normalise_sentiment
 from pipeline.classifiers.local.urgency import normalise_urgency
 
-COLUMNS = ("description", "category", "subject", "urgency")
+COLUMNS = ("description", "category", "subject", "urgency", "sentiment")
 REQUIRED = ("description", "category")
 
 
@@ -144,4 +145,5 @@ def _example(record: Mapping[str, Any], names: Mapping[str, str]) -> LabelledExa
         category=category,
         subject=_text(record.get(names["subject"])),
         urgency=normalise_urgency(record.get(names["urgency"])),
+        sentiment=normalise_sentiment(record.get(names["sentiment"])),
     )

@@ -133,6 +133,8 @@ class LocalModel:
     info: dict[str, Any]
     glossary: Glossary | None = None
     sha256: str = ""
+    # Learned only from data that has a sentiment column and beats the rules on it.
+    sentiment: LinearHead | None = None
 
     @property
     def version(self) -> str:

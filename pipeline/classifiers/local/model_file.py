@@ -76,7 +76,7 @@ def model_bytes(model: LocalModel) -> tuple[bytes, str]:
     for i, block in enumerate(model.blocks):
         arrays[f"block{i}_terms"], arrays[f"block{i}_offsets"] = _terms_arrays(block.terms)
         arrays[f"block{i}_idf"] = block.idf.astype(np.float32)
-    heads = {"category": model.category, "urgency": model.urgency}
+    heads = {"category": model.category, "urgency": model.urgency, "sentiment": model.sentiment}
     for name, head in heads.items():
         if head is not None:
             arrays[f"{name}_weights"] = head.weights.astype(np.float32)
@@ -210,7 +210,10 @@ def _build(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> LocalModel:
     ):
         raise ModelFileError("glossary must map terms to words")
     glossary = None if entries is None else Glossary(entries)
-    skip = {"format", "format_version", "blocks", "category_head", "urgency_head", "glossary"}
+    skip = {"format", "format_version", "blocks", "glossary"} | {
+        f"{head}_head" for head in ("category", "urgency", "sentiment")
+    }
     info = {k: v for k, v in header.items() if k not in skip | {"sha256", "model_version"}}
     urgency = _head(header, arrays, "urgency", n_features)
-    return LocalModel(blocks, category, urgency, info, glossary)
+    sentiment = _head(header, arrays, "sentiment", n_features)
+    return LocalModel(blocks, category, urgency, info, glossary, sentiment=sentiment)

@@ -36,6 +36,7 @@ from pipeline.classifiers.local.labelled_examples import (
 )
 from pipeline.classifiers.local.language import DEFAULT_GLOSSARY, Glossary
 from pipeline.classifiers.local.model import LinearHead, LocalModel, featurize, prepare, softmax
+from pipeline.classifiers.local.sentiment import rule_sentiment
 from pipeline.classifiers.local.urgency import rule_urgency
 from pipeline.domain.classification import Urgency
 
@@ -58,6 +59,9 @@ class TrainingReport:
     urgency_source: str
     urgency_val_accuracy: float | None = None
     rules_val_accuracy: float | None = None
+    sentiment_source: str = "rules"
+    sentiment_val_accuracy: float | None = None
+    sentiment_rules_val_accuracy: float | None = None
     n_features: int = 0
     seconds: float = 0.0
 
@@ -98,6 +102,38 @@ def _heads(
     if len(known) < MIN_URGENCY_EXAMPLES or len({examples[i].urgency for i in known}) < 2:
         return category, None
     return category, fit_head(features[known], [str(examples[i].urgency) for i in known], seed)
+
+
+def _sentiment_head(
+    features: Any,
+    examples: Sequence[LabelledExample],
+    texts: Sequence[str],
+    split: tuple[Sequence[int], Sequence[int]],
+    seed: int,
+) -> tuple[LinearHead | None, float | None, float | None]:
+    """A learned sentiment head where the data has one and it beats the rules on validation.
+
+    Returns (head or None, its validation accuracy, the rules' validation accuracy).
+    """
+    train_idx, val_idx = split
+    known = [i for i in train_idx if examples[i].sentiment is not None]
+    if len(known) < MIN_URGENCY_EXAMPLES or len({examples[i].sentiment for i in known}) < 2:
+        return None, None, None
+    head = fit_head(features[known], [str(examples[i].sentiment) for i in known], seed)
+    checked = [i for i in val_idx if examples[i].sentiment is not None]
+    if not checked:
+        return head, None, None
+    truth = [str(examples[i].sentiment) for i in checked]
+    rules = _agreement(truth, [str(rule_sentiment(texts[i]).sentiment) for i in checked])
+    learned = _agreement(truth, [head.labels[j] for j in head.scores(features[checked]).argmax(1)])
+    if learned < rules:
+        return None, learned, rules
+    everyone = [i for i in (*train_idx, *val_idx) if examples[i].sentiment is not None]
+    return (
+        fit_head(features[everyone], [str(examples[i].sentiment) for i in everyone], seed),
+        (learned),
+        rules,
+    )
 
 
 def _agreement(a: Sequence[str], b: Sequence[str]) -> float:
@@ -160,7 +196,10 @@ def train_model(
     # The learned urgency is kept only where it did at least as well as the rules.
     if urgency is not None and rules_acc is not None and (urgency_acc or 0.0) < rules_acc:
         urgency = None
-    model = LocalModel(blocks, category, urgency, {}, terms)
+    sentiment, sentiment_acc, sentiment_rules_acc = _sentiment_head(
+        features, examples, texts, (train_idx, val_idx), seed
+    )
+    model = LocalModel(blocks, category, urgency, {}, terms, sentiment=sentiment)
     report = TrainingReport(
         labels=labels,
         trained_on=len(examples) if refit or not val_idx else len(train_idx),
@@ -171,6 +210,9 @@ def train_model(
         urgency_source="model" if urgency is not None else "rules",
         urgency_val_accuracy=urgency_acc,
         rules_val_accuracy=rules_acc,
+        sentiment_source="model" if sentiment is not None else "rules",
+        sentiment_val_accuracy=sentiment_acc,
+        sentiment_rules_val_accuracy=sentiment_rules_acc,
         n_features=model.n_features,
         seconds=time.perf_counter() - started,
     )

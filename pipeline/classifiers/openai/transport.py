@@ -22,6 +22,7 @@ from pipeline.classifiers.openai.schema import schema_instruction, schema_name, 
 from pipeline.domain.errors import (
     ConfigurationError,
     LLMBadAnswer,
+    LLMQuotaExhausted,
     LLMRejected,
     LLMUnavailable,
     TriageError,
@@ -31,6 +32,9 @@ from pipeline.settings import Settings
 
 DEFAULT_MODEL = "gpt-4.1-mini"
 TRANSIENT_CODES = frozenset({408, 409, 429})  # and every 5xx
+# A 429 whose `code`/`type` says the credit or monthly limit is used up, not a rate limit:
+# https://platform.openai.com/docs/guides/error-codes/api-errors
+INSUFFICIENT_QUOTA = "insufficient_quota"
 _MAX_FORMATS = 16  # schemas kept: one per prompt shape in practice
 # x-ratelimit-reset-* values: "1s", "6m0s", "20ms", "1h2m3.5s" (https://platform.openai.com/docs/guides/rate-limits)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -115,6 +119,11 @@ def map_status_error(exc: openai.APIStatusError, sent: str, key: str | None) -> 
     """408/409/429/5xx → LLMUnavailable (retry_after; rate_limited for 429); else LLMRejected."""
     status = exc.status_code
     label = " ".join(str(part) for part in (status, exc.code or exc.type or "") if part)
+    if status == 429 and INSUFFICIENT_QUOTA in (exc.code, exc.type):
+        # Out of credit or over the monthly limit: retrying until next month cannot help.
+        return LLMQuotaExhausted(
+            f"OpenAI-compatible API: quota exhausted ({label})", rate_limited=True
+        )
     if status in TRANSIENT_CODES or status >= 500:
         return LLMUnavailable(
             f"OpenAI-compatible API unavailable: {label}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine, create_engine
 
+from pipeline.store.partitions import include_name
 from pipeline.store.schema import Base
 
 config = context.config
@@ -22,6 +23,7 @@ with engine.connect() as connection:
         # SQLite cannot ALTER most things: batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,  # audit_events' monthly partitions are not model tables
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -82,6 +82,7 @@ def test_masks_caches_and_reports_the_call_like_every_provider() -> None:
         "prompt_tokens",
         "output_tokens",
         "estimated_tokens",
+        "cost_usd",
         "error",
     ]
     assert audit["pii_masked"] == ["email"] and audit["queue"] == "backfill"
@@ -134,7 +135,7 @@ def test_group_is_one_request_with_the_group_schema() -> None:
     assert transport.sent[0].schema is llm.group_schema and len(transport.sent) == 1
     audit = result.as_audit()
     assert (audit["provider"], audit["group_size"], audit["answered"]) == ("scripted-llm", 3, 3)
-    assert audit["cache_hit"] is False and audit["prompt_version"] == "triage-group-v1"
+    assert audit["cache_hit"] is False and audit["prompt_version"] == "triage-group-v2"
 
 
 def local(ticket: TicketText) -> Classification:

@@ -22,7 +22,7 @@ from pipeline.classifiers.salvage import (
     REPAIRS,
     one_of,
 )
-from pipeline.domain.classification import TicketText, Urgency
+from pipeline.domain.classification import Sentiment, TicketText, Urgency
 from pipeline.domain.errors import LLMBadAnswer, LLMUnavailable, TransientError
 
 CATEGORIES = {
@@ -42,6 +42,9 @@ def answer(**changes: Any) -> str:
         "urgency": "high",
         "language": "de",
         "confidence": 0.8,
+        "urgency_confidence": 0.7,
+        "sentiment": "negative",
+        "sentiment_confidence": 0.6,
         "reason": "parcel is late",
     }
     body.update(changes)
@@ -105,7 +108,19 @@ def test_schema_has_the_category_enum_and_ranges() -> None:
     assert props["language"]["pattern"] == "^[a-z]{2}$"
     assert (props["confidence"]["minimum"], props["confidence"]["maximum"]) == (0.0, 1.0)
     assert props["reason"]["maxLength"] == 200
-    assert set(schema["required"]) == {"category", "urgency", "language", "confidence", "reason"}
+    assert props["sentiment"]["enum"] == [s.value for s in Sentiment]
+    for field in ("urgency_confidence", "sentiment_confidence"):
+        assert (props[field]["minimum"], props[field]["maximum"]) == (0.0, 1.0)
+    assert set(schema["required"]) == {
+        "category",
+        "urgency",
+        "language",
+        "confidence",
+        "urgency_confidence",
+        "sentiment",
+        "sentiment_confidence",
+        "reason",
+    }
     assert "additionalProperties" not in schema and "$defs" not in schema
     # A fresh dict each time: the SDK rewrites the schema it is given in place.
     schema["properties"]["category"]["enum"].append("hacked")
@@ -227,7 +242,16 @@ def test_several_repairs_at_once_and_missing_fields() -> None:
     )
     assert salvaged.repaired == ("urgency", "language", "confidence", "reason", EXTRA_KEYS)
     only_category = salvage_answer(json.dumps({"category": "billing"}), CATEGORIES)
-    assert only_category.repaired == ("urgency", "language", "confidence", "reason")
+    assert only_category.repaired == (
+        "urgency",
+        "language",
+        "confidence",
+        "urgency_confidence",
+        "sentiment",
+        "sentiment_confidence",
+        "reason",
+    )
+    assert only_category.decision.sentiment is Sentiment.neutral
     decision = only_category.decision
     assert (decision.urgency, decision.language, decision.confidence, decision.reason) == (
         Urgency.normal,
@@ -237,8 +261,22 @@ def test_several_repairs_at_once_and_missing_fields() -> None:
     )
 
 
-def test_a_new_field_joins_the_repairs_in_one_line() -> None:
+def test_an_unknown_sentiment_is_salvaged_as_neutral_and_named() -> None:
     fix = one_of({"negative", "neutral", "positive"}, "neutral")
     assert fix("Negative") == ("negative", False)
     assert fix("furious") == ("neutral", True) and fix(None) == ("neutral", True)
-    assert list(REPAIRS) == ["urgency", "language", "confidence", "reason"]
+    salvaged = salvage_answer(answer(sentiment="livid", sentiment_confidence="high"), CATEGORIES)
+    assert salvaged.repaired == ("sentiment", "sentiment_confidence")
+    assert salvaged.decision.sentiment is Sentiment.neutral
+    assert salvaged.decision.sentiment_confidence == DEFAULT_CONFIDENCE
+    kept = salvage_answer(answer(sentiment="VERY_NEGATIVE"), CATEGORIES)
+    assert kept.repaired == () and kept.decision.sentiment is Sentiment.very_negative
+    assert list(REPAIRS) == [
+        "urgency",
+        "language",
+        "confidence",
+        "urgency_confidence",
+        "sentiment",
+        "sentiment_confidence",
+        "reason",
+    ]

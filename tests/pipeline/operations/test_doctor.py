@@ -187,6 +187,7 @@ def test_the_doctor_runs_every_check_in_order() -> None:
         "Redis",
         "classifier",
         "routing",
+        "write-back",
         "API keys",
         "Flower",
     ]

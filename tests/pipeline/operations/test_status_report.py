@@ -79,6 +79,7 @@ def test_open_circuits_come_from_the_breaker() -> None:
     store = mock.Mock()
     store.reports.retrying.return_value.total = 0
     store.reports.retrying.return_value.groups = []
+    store.reports.llm_spend_since.return_value = 0.0
     store.reports.status_figures.return_value = mock.Mock(
         statuses={}, received_since=0, finished_since={}, top_failures=[], recent_events=[]
     )

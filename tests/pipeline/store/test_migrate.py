@@ -61,5 +61,8 @@ def test_migrations_match_the_models(any_store) -> None:  # type: ignore[no-unty
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from pipeline.store.partitions import include_name
+
     with any_store.engine.connect() as connection:
-        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        context = MigrationContext.configure(connection, opts={"include_name": include_name})
+        assert compare_metadata(context, Base.metadata) == []

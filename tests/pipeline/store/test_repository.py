@@ -111,7 +111,8 @@ def test_deliveries_are_counted_per_generation(every_store: AnyStore) -> None:
     every_store.record_delivery_attempt(pending)
     every_store.record_delivery_attempt(pending)
     _, deliveries = every_store.get_with_deliveries(ticket_id)
-    assert (deliveries["finance"].attempts, deliveries["finance"].status) == (2, "pending")
+    finance = deliveries["finance", "http"]
+    assert (finance.attempts, finance.status) == (2, "pending")
     force_status(every_store, ticket_id, TicketStatus.classified, generation=2)
     assert every_store.get_with_deliveries(ticket_id)[1] == {}
     assert len(every_store.deliveries(ticket_id)) == 1

@@ -18,7 +18,13 @@ from pipeline.classifiers.anthropic.transport import (
 )
 from pipeline.classifiers.prompt import build_prompt, response_schema
 from pipeline.domain.classification import TicketText
-from pipeline.domain.errors import ConfigurationError, LLMBadAnswer, LLMRejected, LLMUnavailable
+from pipeline.domain.errors import (
+    ConfigurationError,
+    LLMBadAnswer,
+    LLMQuotaExhausted,
+    LLMRejected,
+    LLMUnavailable,
+)
 from pipeline.settings import Settings
 from pipeline.testing.anthropic_responses import (
     StubResponse,
@@ -116,12 +122,13 @@ def test_429_is_rate_limited_with_the_services_wait(stub: AnthropicStub) -> None
     assert len(stub.recorded()) == 1
 
 
-def test_spend_limit_429_is_permanent(stub: AnthropicStub) -> None:
+def test_spend_limit_429_is_quota_exhausted_never_retried(stub: AnthropicStub) -> None:
     spent = error_response(429, "spend limit reached")
     spent.body["error"]["details"] = {"error_code": "enforced_spend_limit_reached"}
     stub.enqueue(spent)
-    with pytest.raises(LLMRejected, match="spend limit"):
+    with pytest.raises(LLMQuotaExhausted, match="quota exhausted .*spend limit") as caught:
         send(AnthropicTransport(settings_for(stub.url)))
+    assert caught.value.max_retries == 0 and len(stub.recorded()) == 1
 
 
 @pytest.mark.parametrize("code", [400, 403, 404, 413])

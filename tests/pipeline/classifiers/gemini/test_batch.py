@@ -177,7 +177,7 @@ def test_results_keep_valid_answers_and_drop_the_rest(stub: GeminiStub) -> None:
         "g0t1": "shipping",
         "g1t1": "billing",
     }
-    assert answers["g1t1"].model == "gemini-2.5-flash/triage-group-v1"
+    assert answers["g1t1"].model == "gemini-2.5-flash/triage-group-v2"
     assert len(budget.recorded) == 2  # the usage of both answered requests is charged
 
 

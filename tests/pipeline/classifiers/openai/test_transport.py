@@ -13,7 +13,13 @@ import pytest
 from pipeline.classifiers.openai.schema import strict_schema
 from pipeline.classifiers.openai.transport import OpenAITransport, parse_retry_after
 from pipeline.classifiers.prompt import response_schema
-from pipeline.domain.errors import ConfigurationError, LLMBadAnswer, LLMRejected, LLMUnavailable
+from pipeline.domain.errors import (
+    ConfigurationError,
+    LLMBadAnswer,
+    LLMQuotaExhausted,
+    LLMRejected,
+    LLMUnavailable,
+)
 from pipeline.testing.gemini_responses import StubResponse
 from pipeline.testing.openai_responses import (
     completion_response,
@@ -80,6 +86,15 @@ def test_json_object_mode_puts_the_schema_in_the_system_message(stub: OpenAIStub
     assert stub.problems == []
 
 
+def test_insufficient_quota_429_is_quota_exhausted_never_retried(stub: OpenAIStub) -> None:
+    stub.enqueue(
+        error_response(429, "quota", type="insufficient_quota", code="insufficient_quota")
+    )
+    with pytest.raises(LLMQuotaExhausted, match="quota exhausted") as caught:
+        send(transport(stub))
+    assert caught.value.max_retries == 0 and len(stub.recorded()) == 1
+
+
 @pytest.mark.parametrize(
     ("response", "expected"),
     [
@@ -87,7 +102,6 @@ def test_json_object_mode_puts_the_schema_in_the_system_message(stub: OpenAIStub
         (rate_limited(retry_after_ms="1500", retry_after="2"), 1.5),
         (rate_limited(reset_requests="2s", reset_tokens="6m0s"), 2.0),
         (rate_limited(kind="tokens", reset_requests="1s", reset_tokens="1m30s"), 90.0),
-        (error_response(429, "quota", type="insufficient_quota", code="insufficient_quota"), None),
         (error_response(503, "overloaded", type="server_error", headers={"retry-after": "4"}), 4.0),
     ],
 )
