@@ -256,14 +256,15 @@ def run_doctor(
     environ: Mapping[str, str],
     env_files: Sequence[Path],
 ) -> list[CheckResult]:
-    """Every check, in the order a person would fix things."""
+    """Every check, in the order a person would fix things (the LLM budget when one is set)."""
+    budget = [check_llm_budget(settings, probes)] if settings.llm_monthly_budget else []
     return [
         check_settings(environ, env_files),
         check_store(probes),
         check_broker(settings, probes),
         check_redis(settings, probes),
         check_classifier(probes),
-        check_llm_budget(settings, probes),
+        *budget,
         check_routing(settings, probes),
         check_helpdesks(settings),
         check_pepper(settings),

@@ -54,7 +54,9 @@ LLM_REQUESTS = Counter("triage_llm_requests_total", "LLM calls by outcome", ["ou
 LLM_TOKENS = Counter("triage_llm_tokens_total", "LLM tokens", ["kind"])
 LLM_CACHE_HITS = Counter("triage_llm_cache_hits_total", "Decisions served from the cache")
 LLM_COST = Counter(
-    "triage_llm_cost_total", "LLM spend in USD, from reported tokens", ["provider", "model", "queue"]
+    "triage_llm_cost_total",
+    "LLM spend in USD, from reported tokens",
+    ["provider", "model", "queue"],
 )
 
 

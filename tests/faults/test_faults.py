@@ -15,11 +15,12 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from tests.faults.conftest import FAULT_LLM_REDIS_DB, FAULT_REDIS_DB, case_broker
+from tests.faults.conftest import FAULT_LLM_REDIS_DB, FAULT_REDIS_DB
 from tests.faults.rig import FaultRig, fault_rig, in_background
 from tests.support.brokers import (
     RabbitBroker,
     RedisBroker,
+    broker_with_counters,
     rabbitmq_vhost,
     rabbitmqctl,
     wait_rabbitmq_up,
@@ -224,7 +225,7 @@ def test_broker_restart_during_ingest(
     restartable_broker: tuple[RedisBroker | RabbitBroker, Callable[[], None]],
 ) -> None:
     broker, restart = restartable_broker
-    with case_broker("redis", FAULT_REDIS_DB) as (counters, _):
+    with broker_with_counters("redis", FAULT_REDIS_DB) as (counters, _):
         shared = None if broker.name == "redis" else counters.url
         with fault_rig(tmp_path, fresh_postgres_url, broker, shared) as rig:
             rig.start(
@@ -261,7 +262,7 @@ def test_llm_answers_429_for_a_burst(
     from pipeline.testing.gemini_stub import running_stub
 
     with (
-        case_broker(broker_kind, FAULT_LLM_REDIS_DB) as (broker, shared),
+        broker_with_counters(broker_kind, FAULT_LLM_REDIS_DB) as (broker, shared),
         running_stub() as stub,
         fault_rig(tmp_path, fresh_postgres_url, broker, shared) as rig,
     ):
@@ -284,6 +285,8 @@ def test_llm_answers_429_for_a_burst(
 
 def test_sigterm_lets_running_tasks_finish(rig: FaultRig) -> None:
     rig.department.delay_s = 2.0  # deliveries in flight when the signal comes
+    # The sweeper, as in production: a publish the broker refused is its job, not this case's.
+    rig.start("beat", "beat", "--loglevel", "WARNING", "--schedule", str(rig.logs / "beat.db"))
     rig.start_worker("graceful")
     ids = rig.submit(6, prefix="term")
     wait_for(

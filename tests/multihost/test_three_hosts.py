@@ -27,10 +27,9 @@ from pipeline.operations.api_keys import create_key
 from pipeline.settings import Settings
 from pipeline.wiring import open_store
 from tests.conftest import TEST_PEPPER
-from tests.faults.conftest import case_broker
 from tests.faults.rig import FAULT_ENV, FaultRig, in_background
 from tests.multihost.network import Host, forwarders, namespaces_unavailable, virtual_network
-from tests.support.brokers import BROKERS
+from tests.support.brokers import BROKERS, broker_with_counters
 from tests.support.servers import postgres_database
 from tests.support.waiting import wait_for
 from triage_cli.demo import demo_routing_file
@@ -113,7 +112,7 @@ def test_one_worker_host_dies_the_other_finishes(
     recorder = SourceRecorder(department)
     with ExitStack() as stack:
         database_url = stack.enter_context(postgres_database())
-        broker, shared = stack.enter_context(case_broker(broker_kind, REDIS_DB))
+        broker, shared = stack.enter_context(broker_with_counters(broker_kind, REDIS_DB))
         stack.enter_context(forwarders(network.gateway, SERVICE_PORTS))
         departments_url = stack.enter_context(serve_in_thread(recorder, host=network.gateway))
         env = {

@@ -101,6 +101,18 @@ class RabbitBroker:
             rabbitmqctl("await_startup")
 
 
+def _opens(url: str) -> bool:
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1)
+            connection.default_channel.basic_qos(0, 1, False)
+    except Exception:  # not up yet: any refusal means "try again"
+        return False
+    return True
+
+
 def require_rabbitmq() -> None:
     """Skip (or fail on CI) unless RabbitMQ and rabbitmqctl are here."""
     require_server(RABBITMQ_HOST, RABBITMQ_PORT, "RabbitMQ")
@@ -118,7 +130,10 @@ def rabbitmq_vhost(prefix: str = "triage-test") -> Iterator[RabbitBroker]:
     rabbitmqctl("add_vhost", vhost)
     try:
         rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        yield RabbitBroker(vhost)
+        broker = RabbitBroker(vhost)
+        # A vhost starts after `add_vhost` returns: a first publish could be refused.
+        wait_for(lambda: _opens(broker.url), timeout=30, interval=0.1, what=f"vhost {vhost} up")
+        yield broker
     finally:
         rabbitmqctl("delete_vhost", vhost)
 
@@ -150,3 +165,21 @@ def wait_rabbitmq_up(timeout: float = 60) -> None:
         return True
 
     wait_for(accepts, timeout=timeout, what="RabbitMQ accepting connections")
+
+
+@contextmanager
+def broker_with_counters(
+    kind: str, redis_db: int
+) -> Iterator[tuple[RedisBroker | RabbitBroker, str | None]]:
+    """The broker `kind` and, beside RabbitMQ, the counters' Redis (database `redis_db`);
+    None when the broker is Redis (it holds the counters too). Everything emptied after."""
+    with broker_for(kind, redis_db) as broker:
+        if broker.name == "redis":
+            yield broker, None
+            return
+        shared = redis_url(redis_db)
+        redis.Redis.from_url(shared).flushdb()
+        try:
+            yield broker, shared
+        finally:
+            redis.Redis.from_url(shared).flushdb()

@@ -62,8 +62,8 @@ def test_doctor_passes_every_check_on_a_healthy_stack(
     result = CliRunner().invoke(main, ["doctor"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 8, result.stdout
-    assert lines[-1] == "all 8 checks passed"
+    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 9, result.stdout
+    assert lines[-1] == "all 9 checks passed"
     assert result.stderr == ""
 
 
@@ -78,7 +78,7 @@ def test_doctor_fails_naming_redis_when_redis_is_down(
     redis_line = next(line for line in result.stdout.splitlines() if line.split()[1] == "Redis")
     assert redis_line.startswith(f"FAIL  Redis       Redis at {down} is unreachable (")
     assert redis_line.endswith("start Redis or set TRIAGE_REDIS_URL (default: the broker's URL)")
-    assert result.stdout.splitlines()[-1] == "2 of 8 checks failed: broker, Redis"
+    assert result.stdout.splitlines()[-1] == "2 of 9 checks failed: broker, Redis"
 
 
 def test_doctor_names_a_misspelt_setting_and_an_unreachable_department(
@@ -96,4 +96,4 @@ def test_doctor_names_a_misspelt_setting_and_an_unreachable_department(
     assert by_name["settings"].endswith("did you mean TRIAGE_CLASSIFIER?")
     assert f"127.0.0.1:{closed}: Connection refused for finance" in by_name["routing"]
     assert by_name["broker"].startswith("warn")
-    assert result.stdout.splitlines()[-1] == "2 of 8 checks failed: settings, routing"
+    assert result.stdout.splitlines()[-1] == "2 of 9 checks failed: settings, routing"

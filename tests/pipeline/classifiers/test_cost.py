@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -89,3 +90,24 @@ def test_no_cap_never_asks_the_ledger_to_refuse() -> None:
     meter = CostMeter(PRICES, MemorySpendLedger(seed=lambda _start: 1e9))
     meter.check_budget()
     assert meter.monthly().reached is False
+
+
+def group_reply(request: object) -> str:
+    contents = getattr(request, "contents", "")
+    ids = [part.split('"')[0] for part in contents.split('<ticket id="')[1:]]
+    items = [json.loads(classification_json("billing")) | {"id": i} for i in ids]
+    return json.dumps({"results": items})
+
+
+def test_a_grouped_call_gives_each_ticket_its_share_of_the_cost() -> None:
+    ledger = MemorySpendLedger()
+    llm, transport = make(CostMeter(PRICES, ledger))
+    transport.default = group_reply
+
+    result = llm.classify_group([ticket(1), ticket(2)], queue="backfill")
+
+    assert len(result.decisions) == 2
+    audit = result.as_audit("t1")
+    assert audit["group_cost_usd"] == pytest.approx(CALL_USD)
+    assert audit["cost_usd"] == pytest.approx(CALL_USD / 2)
+    assert ledger.month_to_date() == pytest.approx(CALL_USD)

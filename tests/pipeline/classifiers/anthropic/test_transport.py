@@ -126,7 +126,7 @@ def test_spend_limit_429_is_quota_exhausted_never_retried(stub: AnthropicStub) -
     spent = error_response(429, "spend limit reached")
     spent.body["error"]["details"] = {"error_code": "enforced_spend_limit_reached"}
     stub.enqueue(spent)
-    with pytest.raises(LLMQuotaExhausted, match="quota exhausted .*spend limit") as caught:
+    with pytest.raises(LLMQuotaExhausted, match=r"quota exhausted .*spend limit") as caught:
         send(AnthropicTransport(settings_for(stub.url)))
     assert caught.value.max_retries == 0 and len(stub.recorded()) == 1
 

@@ -87,9 +87,7 @@ def test_json_object_mode_puts_the_schema_in_the_system_message(stub: OpenAIStub
 
 
 def test_insufficient_quota_429_is_quota_exhausted_never_retried(stub: OpenAIStub) -> None:
-    stub.enqueue(
-        error_response(429, "quota", type="insufficient_quota", code="insufficient_quota")
-    )
+    stub.enqueue(error_response(429, "quota", type="insufficient_quota", code="insufficient_quota"))
     with pytest.raises(LLMQuotaExhausted, match="quota exhausted") as caught:
         send(transport(stub))
     assert caught.value.max_retries == 0 and len(stub.recorded()) == 1

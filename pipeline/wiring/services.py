@@ -1,8 +1,4 @@
-"""The one composition root: every adapter the API, the workers and the CLI use, from settings.
-
-Each process builds one `Services` from its settings (read when the process starts) and
-asks it for what it needs; a test passes its own adapters to the constructor instead.
-"""
+"""`Services`: every adapter a process uses, built from its settings on first use."""
 
 from __future__ import annotations
 
@@ -23,24 +19,22 @@ from pipeline.ports import (
     CircuitBreaker,
     Classifier,
     DepartmentClient,
-    HealthProbes,
     HelpdeskWriter,
     QueueDepths,
     RateLimiter,
-    SchemaState,
     SpendLedger,
     StageRunCounter,
     TicketFetcher,
 )
-from pipeline.settings import LLM_PROVIDERS, PROVIDER_KEY_NAMES, ClassifierChoice, Settings
+from pipeline.settings import LLM_PROVIDERS, ClassifierChoice, Settings
 from pipeline.store.engine import create_store_engine
 from pipeline.store.migrate import ensure_schema
 from pipeline.store.tickets import TicketStore
+from pipeline.wiring.classifiers import build_classifier, build_llm_classifier
 
 if TYPE_CHECKING:
     from pipeline.classifiers.cost import CostMeter
     from pipeline.classifiers.fallback import FallbackChain as Chain
-    from pipeline.classifiers.llm import LLMClassifier
     from pipeline.store.group_commit import GroupCommitIntake
     from pipeline.telemetry.metrics import PipelineStateCollector
 
@@ -69,83 +63,6 @@ def build_queue_depths(settings: Settings) -> QueueDepths:
     if settings.broker_url.startswith(("redis://", "rediss://")):
         return RedisQueueDepths(settings.broker_url)
     return UnknownQueueDepths()
-
-
-def llm_key_problem(settings: Settings) -> str | None:
-    """What an LLM classifier lacks to call its provider (None: nothing, or no LLM is used).
-
-    Checks the live classifier, the backfill queue's and every provider of TRIAGE_LLM_FALLBACKS.
-    """
-    provider = settings.llm_provider()
-    if provider is not None and not settings.has_credentials(provider):
-        choice = settings.effective_classifier().value
-        return _key_problem(settings, provider, f"TRIAGE_CLASSIFIER={choice}")
-    if settings.backfill_classifier is not None:
-        backfill = settings.queue_settings(Queue.backfill.value)
-        provider = backfill.llm_provider()
-        if provider is not None and not settings.has_credentials(provider):
-            choice = settings.backfill_classifier.value
-            return _key_problem(settings, provider, f"TRIAGE_BACKFILL_CLASSIFIER={choice}")
-    for provider in settings.fallback_providers():
-        if provider in LLM_PROVIDERS and not settings.has_credentials(provider):
-            chain = f"TRIAGE_LLM_FALLBACKS={settings.llm_fallbacks}"
-            return _key_problem(settings, provider, chain)
-    return None
-
-
-def _key_problem(settings: Settings, provider: ClassifierChoice, setting: str) -> str:
-    if provider is ClassifierChoice.gemini:
-        return (
-            f"{setting} needs GEMINI_API_KEY (or GOOGLE_API_KEY, or "
-            "TRIAGE_GEMINI_VERTEX_PROJECT with TRIAGE_GEMINI_VERTEX_LOCATION)"
-        )
-    names = " or ".join(PROVIDER_KEY_NAMES[provider])
-    return f"{setting} needs {names} (the {provider.value} provider's key)"
-
-
-def build_llm_classifier(
-    settings: Settings, routing: RoutingTable, meter: CostMeter | None = None
-) -> Classifier:
-    """The LLM provider's classifier, with the shared budget, decision cache and cost meter."""
-    from pipeline.adapters.decision_cache import build_decision_cache
-    from pipeline.adapters.llm_budget import build_budget
-
-    categories = routing.category_descriptions()
-    budget, cache = build_budget(settings), build_decision_cache(settings)
-    provider = settings.llm_provider()
-    llm: LLMClassifier
-    if provider is ClassifierChoice.openai:
-        from pipeline.classifiers.openai import build_openai_classifier
-
-        llm = build_openai_classifier(settings, categories, budget=budget, cache=cache)
-    elif provider is ClassifierChoice.anthropic:
-        from pipeline.classifiers.anthropic import build_anthropic_classifier
-
-        llm = build_anthropic_classifier(settings, categories, budget=budget, cache=cache)
-    else:
-        from pipeline.classifiers.gemini.classifier import GeminiClassifier
-
-        llm = GeminiClassifier(settings, categories, budget=budget, cache=cache)
-    llm.meter = meter
-    return llm
-
-
-def build_classifier(
-    settings: Settings, routing: RoutingTable, local: Classifier, meter: CostMeter | None = None
-) -> Classifier:
-    """The classifier `TRIAGE_CLASSIFIER` names (`auto`: the first keyed provider, else local)."""
-    choice = settings.effective_classifier()
-    if choice is ClassifierChoice.local:
-        return local
-    problem = llm_key_problem(settings)
-    if problem is not None:
-        raise ConfigurationError(problem)
-    llm = build_llm_classifier(settings, routing, meter)
-    if choice is not ClassifierChoice.cascade:
-        return llm
-    from pipeline.classifiers.cascade import CascadeClassifier
-
-    return CascadeClassifier(local, llm, settings.cascade_threshold)
 
 
 class Services:
@@ -304,9 +221,7 @@ class Services:
         from pipeline.domain.pricing import price_table
 
         prices = price_table(self.settings.price_overrides())
-        return CostMeter(
-            prices, self.spend_ledger, monthly_budget=self.settings.llm_monthly_budget
-        )
+        return CostMeter(prices, self.spend_ledger, monthly_budget=self.settings.llm_monthly_budget)
 
     @cached_property
     def fallback_chain(self) -> Chain | None:
@@ -377,41 +292,3 @@ def build_services(settings: Settings) -> Services:
     services = Services(settings)
     services.store  # noqa: B018 -- migrate (or refuse a stale schema) before any work
     return services
-
-
-class ServerProbes:
-    """HealthProbes on the configured servers; the classifier is the one `services` holds."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-
-    def store_schema(self) -> SchemaState:
-        """The store's schema state, read-only."""
-        from pipeline.store.health import read_schema_state
-
-        return read_schema_state(self.services.settings.database_url)
-
-    def reach(self, url: str) -> str | None:
-        """None when the server at `url` answers, else why not."""
-        from pipeline.adapters.probes import reach
-
-        return reach(url)
-
-    def classifier(self) -> str:
-        """Build (load) the configured classifier and name it."""
-        problem = llm_key_problem(self.services.settings)
-        if problem is not None:  # said before loading the local model, which takes a moment
-            raise ConfigurationError(problem)
-        classifier = self.services.classifier
-        chain = self.services.fallback_chain  # every fallback provider builds too
-        after = f"; then {', '.join(chain.providers)}" if chain and chain.providers else ""
-        return f"{classifier.name} ({classifier.model_version}){after}"
-
-    def llm_month_spend(self) -> float:
-        """USD the LLM cost this month so far."""
-        return self.services.spend_ledger.month_to_date()
-
-
-def build_health_probes(services: Services) -> HealthProbes:
-    """What `triage doctor` and the start-up checks look through."""
-    return ServerProbes(services)
