@@ -12,6 +12,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.faults.rig import FaultRig, fault_rig
+from tests.support.brokers import RedisBroker
 from tests.support.processes import free_port, wait_until_serving
 from tests.support.servers import redis_url
 from tests.support.waiting import wait_for
@@ -25,7 +26,7 @@ STAGES = ("triage.classify", "triage.route", "triage.audit")
 def flower_rig(tmp_path: Path, fresh_postgres_url: str) -> Iterator[FaultRig]:
     broker = redis_url(10)
     redis.Redis.from_url(broker).flushdb()
-    with fault_rig(tmp_path, fresh_postgres_url, broker) as rig:
+    with fault_rig(tmp_path, fresh_postgres_url, RedisBroker(broker)) as rig:
         rig.env["TRIAGE_FLOWER_BASIC_AUTH"] = ":".join(FLOWER_AUTH)
         yield rig
     redis.Redis.from_url(broker).flushdb()

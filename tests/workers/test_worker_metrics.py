@@ -11,6 +11,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.faults.rig import FaultRig, fault_rig
+from tests.support.brokers import RedisBroker
 from tests.support.processes import free_port
 from tests.support.servers import redis_url
 from tests.support.waiting import wait_for
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 def rig(tmp_path: Path, fresh_postgres_url: str) -> Iterator[FaultRig]:
     broker = redis_url(8)
     redis.Redis.from_url(broker).flushdb()
-    with fault_rig(tmp_path, fresh_postgres_url, broker) as rig:
+    with fault_rig(tmp_path, fresh_postgres_url, RedisBroker(broker)) as rig:
         yield rig
     redis.Redis.from_url(broker).flushdb()
 
