@@ -32,9 +32,9 @@ def normalise_sentiment(value: object) -> Sentiment | None:
     """Our sentiment level for a label such as `Negative`, `angry` or `-1`; None if unknown."""
     if value is None:
         return None
-    return _SYNONYMS.get(str(value).strip().lower().replace("-", "_").replace("__", "_")) or (
-        _SYNONYMS.get(str(value).strip().lower())
-    )
+    label = str(value).strip().lower()
+    # "-1" is a label as it is; "very-negative" means very_negative.
+    return _SYNONYMS.get(label) or _SYNONYMS.get(label.replace("-", "_"))
 
 
 def _any(*phrases: str) -> str:

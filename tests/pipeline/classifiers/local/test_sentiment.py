@@ -61,6 +61,7 @@ def test_negation_flips_a_cue_and_says_so() -> None:
     [
         ("Negative", Sentiment.negative),
         ("very negative", Sentiment.very_negative),
+        ("very-negative", Sentiment.very_negative),
         ("VERY_POSITIVE", Sentiment.very_positive),
         ("angry", Sentiment.very_negative),
         ("-1", Sentiment.negative),
