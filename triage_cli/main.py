@@ -11,13 +11,14 @@ from pipeline.settings import Settings
 from pipeline.telemetry.logs import configure_logging
 from triage_cli.backfill import backfill
 from triage_cli.doctor import doctor
+from triage_cli.evaluate import eval_command
 from triage_cli.keys import keys
 from triage_cli.preflight import TriageGroup, warn_unknown_settings
 from triage_cli.receiver import receiver
 from triage_cli.run import run_command
 from triage_cli.status import status
 from triage_cli.ticket import ticket
-from triage_cli.train import eval_command, train_command
+from triage_cli.train import train_command
 
 
 @click.group(cls=TriageGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from triage_cli.train import eval_command, train_command
+from triage_cli.evaluate import eval_command
+from triage_cli.train import train_command
 
 BITEXT = Path(__file__).resolve().parents[2].parent / "shared/data/bitext/bitext-v1.jsonl"
 LAST_TRAIN = re.compile(

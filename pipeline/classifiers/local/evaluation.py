@@ -114,3 +114,49 @@ def evaluate(
         result.above_threshold_share = float(above.mean())
         result.above_threshold_accuracy = float(correct[above].mean()) if above.any() else None
     return result
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """What a review threshold keeps: the share of tickets at or above it and their precision."""
+
+    threshold: float
+    coverage: float
+    precision: float | None
+
+
+def operating_point(
+    confidence: Sequence[float], correct: Sequence[bool], threshold: float
+) -> OperatingPoint:
+    """Coverage and precision of the decisions whose confidence reaches `threshold`."""
+    conf, hit = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool)
+    above = conf >= threshold
+    coverage = float(above.mean()) if len(conf) else 0.0
+    precision = float(hit[above].mean()) if above.any() else None
+    return OperatingPoint(threshold=threshold, coverage=coverage, precision=precision)
+
+
+def threshold_for_precision(
+    confidence: Sequence[float], correct: Sequence[bool], target: float, min_support: int = 20
+) -> OperatingPoint | None:
+    """The lowest threshold whose kept decisions are at least `target` precise (most coverage).
+
+    Only thresholds keeping at least `min_support` decisions count, so a handful of lucky
+    high-confidence tickets cannot set it; None when no threshold reaches the target.
+    """
+    conf, hit = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool)
+    order = np.argsort(-conf, kind="stable")
+    conf, hit = conf[order], hit[order]
+    kept = np.arange(1, len(conf) + 1)
+    precision = np.cumsum(hit) / kept
+    # A threshold keeps every decision at or above it: only the last of a run of ties counts.
+    last_of_tie = np.append(conf[1:] != conf[:-1], True)
+    ok = (precision >= target) & (kept >= min_support) & last_of_tie
+    if not ok.any():
+        return None
+    best = int(np.flatnonzero(ok)[-1])
+    return OperatingPoint(
+        threshold=float(conf[best]),
+        coverage=float(kept[best] / len(conf)),
+        precision=float(precision[best]),
+    )
