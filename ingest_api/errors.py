@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from pipeline.domain.errors import TicketNotFound
-from pipeline.store import STORE_OUTAGES, outage_cause
+from pipeline.store import STORE_DATA_ERRORS, STORE_OUTAGES, outage_cause
 
 log = logging.getLogger("triage.api")
 
@@ -93,6 +93,19 @@ def register_error_handlers(app: Flask) -> None:
 
     for outage in STORE_OUTAGES:
         app.register_error_handler(outage, _store_down)
+
+    def _store_refused(error: Exception) -> Response:
+        # The data, not the store: retrying the same request would fail again, so no 503.
+        log.warning("store refused the data: %s", outage_cause(error))
+        return error_response(
+            422,
+            "unstorable_value",
+            "the store cannot hold a value of this request",
+            {"cause": outage_cause(error)},
+        )
+
+    for refused in STORE_DATA_ERRORS:
+        app.register_error_handler(refused, _store_refused)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -11,6 +11,7 @@ from flask import Flask
 from pydantic import BaseModel
 
 from ingest_api.schemas import ErrorBody
+from pipeline.domain.models import EXTRA_VALUE_SCHEMA
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,7 +39,8 @@ class RouteDoc:
     responses: dict[int, type[BaseModel] | None]
     request: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
-    query: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str | dict[str, Any]] = field(default_factory=dict)
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def documented(
@@ -47,15 +49,52 @@ def documented(
     *,
     request: type[BaseModel] | None = None,
     errors: tuple[int, ...] = (),
-    query: dict[str, str] | None = None,
+    query: dict[str, str | dict[str, Any]] | None = None,
+    headers: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[F], F]:
-    """Attach a route's documentation; errors implied by auth and bodies are added for you."""
+    """Attach a route's documentation; errors implied by auth and bodies are added for you.
+
+    `query` maps a parameter to its description (a plain string), or to a dict with
+    `description` and `schema`; `headers` maps a request header to the same kind of dict.
+    """
 
     def attach(view: F) -> F:
-        view.openapi = RouteDoc(summary, responses, request, errors, query or {})  # type: ignore[attr-defined]
+        view.openapi = RouteDoc(  # type: ignore[attr-defined]
+            summary, responses, request, errors, query or {}, headers or {}
+        )
         return view
 
     return attach
+
+
+# Path and query values may not hold control characters (NUL included): 400 before any view.
+NO_CONTROLS = "^[^\\u0000-\\u001f\\u007f]*$"
+PATH_VALUE: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": NO_CONTROLS}
+
+
+def _parameter(name: str, where: str, spec: str | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(spec, str):
+        spec = {"description": spec}
+    schema = spec.get("schema", {"type": "string", "pattern": NO_CONTROLS})
+    return {
+        "name": name,
+        "in": where,
+        "required": False,
+        "schema": schema,
+        **{k: v for k, v in spec.items() if k != "schema"},
+    }
+
+
+def _known_categories(app: Flask, schemas: dict[str, Any]) -> None:
+    """A category correction accepts exactly the routing file's categories: say which."""
+    routing = getattr(app.extensions.get("triage"), "routing", None)
+    correction = schemas.get("CategoryCorrection", {}).get("properties", {}).get("category")
+    if routing is not None and correction is not None:
+        correction["enum"] = sorted(routing.categories)
+
+
+def _limits(schema: dict[str, Any]) -> str:
+    return f"{schema.get('minLength', 0)} to {schema.get('maxLength', 'any')} characters"
 
 
 def _implied_errors(doc: RouteDoc, view: Any, path: str) -> set[int]:
@@ -64,8 +103,12 @@ def _implied_errors(doc: RouteDoc, view: Any, path: str) -> set[int]:
         errors |= {401, 403, 429}
     if doc.request is not None:
         errors |= {400, 413, 415, 422}
+    if getattr(view, "accepts_tickets", False):
+        errors |= {400, 401}  # malformed or missing/wrong signatures (ingest_api.sources)
     if "{ticket_id}" in path:
         errors.add(404)
+    if "{" in path or doc.query or doc.headers:
+        errors |= {400, 422}  # control characters, or a value the store cannot hold
     return errors
 
 
@@ -95,18 +138,16 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                 "responses": {},
             }
             parameters = [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                for name in rule.arguments
-            ] + [
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string"},
-                    "description": text,
-                }
-                for name, text in doc.query.items()
-            ]
+                {"name": name, "in": "path", "required": True, "schema": PATH_VALUE}
+                for name in sorted(rule.arguments)
+            ] + [_parameter(name, "query", spec) for name, spec in doc.query.items()]
+            if doc.headers:
+                # Stated in words, not as header parameters: schemathesis' coverage phase pairs
+                # a header's boundary cases with a negative body and calls the case positive.
+                operation["description"] = "Request headers: " + "; ".join(
+                    f"`{name}`: {spec['description']} ({_limits(spec['schema'])})"
+                    for name, spec in doc.headers.items()
+                )
             if parameters:
                 operation["parameters"] = parameters
             if doc.request is not None:
@@ -128,6 +169,13 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                 operation["security"] = [{"ApiKeyHeader": []}, {"BearerKey": []}]
                 operation["x-required-role"] = view.required_role.value
             paths.setdefault(path, {})[method.lower()] = operation
+    schemas["ExtraValue"] = EXTRA_VALUE_SCHEMA
+    if "TicketSubmission" in schemas:  # what extra fields may hold (see ingest_api.bodies)
+        schemas["TicketSubmission"]["additionalProperties"] = {
+            "$ref": "#/components/schemas/ExtraValue"
+        }
+        schemas["TicketSubmission"]["propertyNames"] = {"pattern": "^[^\\u0000]*$"}
+    _known_categories(app, schemas)
     return {
         "openapi": "3.1.0",
         "info": {

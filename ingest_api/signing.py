@@ -10,12 +10,16 @@ from ingest_api.errors import ApiError
 from pipeline.adapters.signatures import SignatureInvalid, SignatureMalformed, verify_webhook
 
 
-def verify_source_signature(raw_body: bytes) -> None:
-    """401 for a missing or wrong signature, 400 for unparsable headers; no-op if not required."""
+def verify_source_signature(raw_body: bytes) -> bool:
+    """True once verified; 401 for a missing or wrong signature, 400 for unparsable headers.
+
+    False (nothing checked) when the key's source has no webhook secrets. Called only by
+    ingest_api.sources, the one place that enforces a source's rules.
+    """
     source = current_key().source
     secrets = api_context().settings.webhook_secrets.get(source)
     if not secrets:
-        return
+        return False
     try:
         verify_webhook([s.get_secret_value() for s in secrets], raw_body, dict(request.headers))
     except SignatureMalformed as error:
@@ -28,3 +32,4 @@ def verify_source_signature(raw_body: bytes) -> None:
             {"source": source},
             {"WWW-Authenticate": "Bearer"},
         ) from None
+    return True

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
-from flask import Blueprint, Response, jsonify, request
-from pydantic import BaseModel, Field
+from flask import Blueprint, Response, jsonify
+from flask.blueprints import BlueprintSetupState
+from pydantic import BaseModel, ConfigDict, Field
+from werkzeug.routing import BaseConverter
 
 from ingest_api.auth import current_key, requires
-from ingest_api.bodies import parse_json, read_json_body, read_raw_body, validate_body
+from ingest_api.bodies import parse_json, read_json_body, validate_body
 from ingest_api.context import api_context
 from ingest_api.errors import ApiError
+from ingest_api.inputs import LIST_QUERY, list_cursor, list_limit, list_since, list_status
 from ingest_api.openapi import documented
 from ingest_api.presenters import acceptance_view, audit_view, ticket_view
 from ingest_api.schemas import AcceptedTicket, AuditLog, RerunAccepted, TicketPage, TicketView
-from ingest_api.signing import verify_source_signature
+from ingest_api.sources import (
+    IDENTITY_HEADERS,
+    api_key_source,
+    checked_source,
+    header_key,
+    takes_no_tickets,
+    takes_tickets,
+)
 from pipeline.domain.changes import IdempotencyConflict
-from pipeline.domain.lifecycle import Stage, TicketStatus
-from pipeline.domain.models import TicketSubmission, payload_fingerprint
+from pipeline.domain.lifecycle import Stage
+from pipeline.domain.models import TicketSubmission, identity_key, payload_fingerprint
 from pipeline.domain.operator import Role
 from pipeline.operations.corrections import UnknownCategory, correct_category
 from pipeline.operations.replay import TicketBusy, reopen_ticket
@@ -27,24 +36,16 @@ from workers.chains import enqueue_after_commit
 
 tickets = Blueprint("tickets", __name__)
 
-MAX_KEY_LENGTH = 255
+
+class TicketIdConverter(BaseConverter):
+    """A ticket id in a path: one segment, never `batch` (that is POST /tickets/batch)."""
+
+    regex = r"(?!batch$)[^/]+"
 
 
-def idempotency_key(submission: TicketSubmission) -> str | None:
-    """`Idempotency-Key`, else the Standard Webhooks `webhook-id`, else the body's external_id."""
-    key = (
-        request.headers.get("Idempotency-Key")
-        or request.headers.get("webhook-id")
-        or submission.external_id
-    )
-    if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
-        raise ApiError(
-            422,
-            "invalid_idempotency_key",
-            f"idempotency key must be 1 to {MAX_KEY_LENGTH} characters",
-            None,
-        )
-    return key
+@tickets.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["ticket"] = TicketIdConverter
 
 
 @tickets.post("/tickets")
@@ -53,14 +54,15 @@ def idempotency_key(submission: TicketSubmission) -> str | None:
     {202: AcceptedTicket, 200: AcceptedTicket},
     request=TicketSubmission,
     errors=(409,),
+    headers=IDENTITY_HEADERS,
 )
 @requires(Role.producer)
+@takes_tickets(api_key_source(lambda settings: settings.max_ticket_bytes))
 def create_ticket() -> tuple[Response, int, dict[str, str]]:
     """Accept a ticket: store it as received, then publish its chain; 202 (200 on a repeat)."""
     context = api_context()
-    raw = read_raw_body(context.settings.max_ticket_bytes)
-    verify_source_signature(raw)
-    body = parse_json(raw)
+    check = checked_source()
+    body = parse_json(check.raw)
     submission = validate_body(TicketSubmission, body)
     metadata_size = len(json.dumps(submission.metadata(), separators=(",", ":")).encode())
     if metadata_size > context.settings.max_metadata_bytes:
@@ -71,18 +73,24 @@ def create_ticket() -> tuple[Response, int, dict[str, str]]:
             f"{context.settings.max_metadata_bytes} are kept",
             {"max_bytes": context.settings.max_metadata_bytes},
         )
+    key = identity_key(
+        external_id=submission.external_id,
+        signed_id=check.signed_id,
+        header_key=None if check.signed_id else header_key(),
+    )
     try:
         acceptance = context.intake.accept(
             submission,
-            source=current_key().source,
-            idempotency_key=idempotency_key(submission),
+            source=check.source,
+            idempotency_key=key,
             payload_hash=payload_fingerprint(body),
         )
     except IdempotencyConflict as conflict:
         raise ApiError(
             409,
             "idempotency_conflict",
-            "this idempotency key was already used with a different body",
+            "this ticket's identity (external_id, signed webhook-id or Idempotency-Key) was "
+            "already used with a different body",
             {"ticket_id": conflict.ticket_id},
         ) from None
     ticket = acceptance.ticket
@@ -96,7 +104,7 @@ def create_ticket() -> tuple[Response, int, dict[str, str]]:
     return jsonify(view.model_dump(mode="json")), 202, headers
 
 
-@tickets.get("/tickets/<ticket_id>")
+@tickets.get("/tickets/<ticket:ticket_id>")
 @documented("Read a ticket", {200: TicketView})
 @requires(Role.reader)
 def get_ticket(ticket_id: str) -> Response:
@@ -104,7 +112,7 @@ def get_ticket(ticket_id: str) -> Response:
     return jsonify(ticket_view(api_context().store.get(ticket_id)).model_dump(mode="json"))
 
 
-@tickets.get("/tickets/<ticket_id>/logs")
+@tickets.get("/tickets/<ticket:ticket_id>/logs")
 @documented("Read a ticket's audit trail, oldest first", {200: AuditLog})
 @requires(Role.reader)
 def get_ticket_logs(ticket_id: str) -> Response:
@@ -114,27 +122,30 @@ def get_ticket_logs(ticket_id: str) -> Response:
     return jsonify(log.model_dump(mode="json"))
 
 
-@tickets.post("/tickets/<ticket_id>/classify")
+@tickets.post("/tickets/<ticket:ticket_id>/classify")
 @documented("Classify a finished ticket again", {202: RerunAccepted}, errors=(409,))
 @requires(Role.admin)
+@takes_no_tickets
 def rerun_classify(ticket_id: str) -> tuple[Response, int]:
     """Classify a finished ticket again (a new delivery generation)."""
     return _rerun(ticket_id, Stage.classify)
 
 
-@tickets.post("/tickets/<ticket_id>/route")
+@tickets.post("/tickets/<ticket:ticket_id>/route")
 @documented("Route a finished ticket again", {202: RerunAccepted}, errors=(409,))
 @requires(Role.admin)
+@takes_no_tickets
 def rerun_route(ticket_id: str) -> tuple[Response, int]:
     """Route a finished ticket again (a new delivery generation)."""
     return _rerun(ticket_id, Stage.route)
 
 
-@tickets.post("/tickets/<ticket_id>/replay")
+@tickets.post("/tickets/<ticket:ticket_id>/replay")
 @documented(
     "Replay a failed ticket from the stage that failed", {202: RerunAccepted}, errors=(409,)
 )
 @requires(Role.reviewer)
+@takes_no_tickets
 def replay_ticket(ticket_id: str) -> tuple[Response, int]:
     """Resume a finished ticket where it failed (a new delivery generation)."""
     return _rerun(ticket_id, None)
@@ -142,6 +153,8 @@ def replay_ticket(ticket_id: str) -> tuple[Response, int]:
 
 class CategoryCorrection(BaseModel):
     """A person's verdict on a ticket's category."""
+
+    model_config = ConfigDict(extra="forbid")
 
     category: str = Field(min_length=1, max_length=64)
 
@@ -156,7 +169,7 @@ class CorrectionResult(BaseModel):
     rerouted: bool
 
 
-@tickets.post("/tickets/<ticket_id>/category")
+@tickets.post("/tickets/<ticket:ticket_id>/category")
 @documented(
     "Correct a ticket's category (a training label; re-routes if the department changes)",
     {200: CorrectionResult},
@@ -164,6 +177,7 @@ class CorrectionResult(BaseModel):
     errors=(409,),
 )
 @requires(Role.reviewer)
+@takes_no_tickets
 def correct_ticket_category(ticket_id: str) -> Response:
     """Record a person's category; enqueue the route stage when the department changes."""
     context = api_context()
@@ -193,28 +207,14 @@ def correct_ticket_category(ticket_id: str) -> Response:
 
 @tickets.get("/tickets")
 @documented(
-    "List tickets by status and update time",
-    {200: TicketPage},
-    errors=(422,),
-    query={
-        "status": "only tickets in this status",
-        "since": "only tickets updated at or after this ISO 8601 time",
-        "cursor": "next_cursor of the previous page",
-        "limit": "page size, 1..500 (default 100)",
-    },
+    "List tickets by status and update time", {200: TicketPage}, errors=(422,), query=LIST_QUERY
 )
 @requires(Role.reader)
 def list_tickets() -> Response:
     """Tickets by status and update time, paginated by an opaque cursor (the last id seen)."""
-    status = request.args.get("status")
-    if status is not None and status not in TicketStatus.__members__:
-        raise ApiError(422, "validation_failed", "unknown status", [{"field": "status"}])
-    since = _parse_since(request.args.get("since"))
-    limit = request.args.get("limit", default=100, type=int) or 100
-    if not 1 <= limit <= 500:
-        raise ApiError(422, "validation_failed", "limit must be 1..500", [{"field": "limit"}])
+    limit = list_limit()
     page = api_context().store.list_tickets(
-        status=status, since=since, after_id=request.args.get("cursor"), limit=limit
+        status=list_status(), since=list_since(), after_id=list_cursor(), limit=limit
     )
     next_cursor = page[-1].id if len(page) == limit else None
     body = TicketPage(tickets=[ticket_view(t) for t in page], next_cursor=next_cursor)
@@ -231,17 +231,3 @@ def _rerun(ticket_id: str, stage: Stage | None) -> tuple[Response, int]:
     enqueue_after_commit(context.celery, ticket_id, start=start)
     view = RerunAccepted(**acceptance_view(ticket).model_dump(), stage=start.value)
     return jsonify(view.model_dump(mode="json")), 202
-
-
-def _parse_since(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(
-            422, "validation_failed", "since must be an ISO 8601 time", [{"field": "since"}]
-        ) from None
-    if parsed.tzinfo is None:
-        raise ApiError(422, "validation_failed", "since needs a timezone", [{"field": "since"}])
-    return parsed

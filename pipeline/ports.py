@@ -269,6 +269,30 @@ class RateLimiter(Protocol):
         ...
 
 
+class AuthFailureLimiter(Protocol):
+    """Failed authentications per client address, in windows shared by every API process."""
+
+    def blocked(self, address: str) -> RateLimitExceeded | None:
+        """The limit this address already broke (answer 429 before any check), or None."""
+        ...
+
+    def failed(self, address: str) -> None:
+        """Count one failed authentication from this address."""
+        ...
+
+
+class KeyChanges(Protocol):
+    """A generation every API process reads per request, moved on when a key changes."""
+
+    def generation(self) -> int | None:
+        """The current generation; None when it cannot be read (caches then expire by time)."""
+        ...
+
+    def announce(self) -> bool:
+        """Move the generation on (a key was created or revoked); False if it could not."""
+        ...
+
+
 # --- broker ---------------------------------------------------------------------------------
 
 
@@ -419,6 +443,39 @@ class TicketRepository(Protocol):
         ...
 
 
+class GroupedTransitions(Protocol):
+    """A group of tickets through a stage in one transaction each (grouped backfill stages).
+
+    Each change is guarded like its single-ticket twin: only tickets still in the stage's input
+    state move, each with its own audit event; the ids returned are those that moved.
+    SQL: pipeline/store/grouped.py; in memory: pipeline/backfill/grouped_memory.py.
+    """
+
+    def tickets_among(
+        self, ticket_ids: Sequence[str], status: TicketStatus | None
+    ) -> list[TicketRecord]:
+        """The given tickets that are in `status` (None: in any), in the order given."""
+        ...
+
+    def statuses_of(self, ticket_ids: Sequence[str]) -> dict[str, str]:
+        """Each stored ticket's status (a ticket not stored is absent)."""
+        ...
+
+    def mark_classified_group(
+        self, classified: Sequence[ClassifiedTicket], *, attempt: int
+    ) -> list[str]:
+        """received → classified for many, audit `classified` each; the ids that moved."""
+        ...
+
+    def mark_routed_group(self, routed: Sequence[RoutedTicket], *, attempt: int) -> list[str]:
+        """classified → routed for many (nothing sent), audit each; the ids that moved."""
+        ...
+
+    def close_group(self, ticket_ids: Sequence[str], *, attempt: int) -> list[Closed]:
+        """routed → done/needs_review for many, audit `closed` each; those closed."""
+        ...
+
+
 # --- operator stores -----------------------------------------------------------------------
 # API keys, backfill jobs, reports and retention: each operation is one transaction (with the
 # audit events of the tickets it changes). SQL in pipeline/store/, in-memory beside them.
@@ -560,15 +617,94 @@ class ReportQueries(Protocol):
         ...
 
 
-class RetentionStore(Protocol):
-    """Blanks ticket text and PII in batches; the skeleton and audit trail stay."""
+@dataclass(frozen=True)
+class RetentionBatch:
+    """One retention batch: how many tickets it blanked, and the cursor to go on after."""
 
-    def erase_customer_batch(self, customer_id: str, *, actor: str, limit: int) -> int:
-        """Erase up to `limit` of a customer's tickets not yet erased; how many."""
+    count: int
+    last_id: str | None  # the highest id this batch blanked (the previous cursor if none)
+
+
+class RetentionStore(Protocol):
+    """Blanks ticket text and PII in batches, walking ticket ids; skeleton and trail stay."""
+
+    def erase_customer_batch(
+        self, customer_id: str, *, actor: str, limit: int, after_id: str | None = None
+    ) -> RetentionBatch:
+        """Erase up to `limit` of a customer's tickets (ids after `after_id`) not yet erased."""
         ...
 
-    def purge_batch(self, before: datetime, *, actor: str, limit: int) -> int:
-        """Purge up to `limit` final tickets received before `before`; how many."""
+    def purge_batch(
+        self, before: datetime, *, actor: str, limit: int, after_id: str | None = None
+    ) -> RetentionBatch:
+        """Purge up to `limit` final tickets received before `before` (ids after `after_id`)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RetriageFilter:
+    """Which stored tickets `triage retriage` looks at (final ones with a decision)."""
+
+    statuses: tuple[TicketStatus, ...] = (TicketStatus.done, TicketStatus.needs_review)
+    since: datetime | None = None  # received at or after
+    category: str | None = None  # their current category
+
+
+@dataclass(frozen=True)
+class Retriage:
+    """The current classifier's decision replacing a final ticket's, one generation further.
+
+    `deliver`: back to `classified` for the route stage to deliver (and write back); else the
+    new category, department and final status are recorded with nothing sent.
+    """
+
+    ticket_id: str
+    from_status: TicketStatus
+    generation: int  # the ticket's generation when it was read: a ticket changed since is left
+    decision: Classification
+    department: str
+    review_reason: str | None
+    previous: dict[str, Any]  # category, department, status, classifier, model before
+    actor: str
+    deliver: bool = False
+
+    @property
+    def to_status(self) -> TicketStatus:
+        """Where the ticket ends up (before the route stage runs again, with `deliver`)."""
+        if self.deliver:
+            return TicketStatus.classified
+        return TicketStatus.needs_review if self.review_reason else TicketStatus.done
+
+    def detail(self) -> dict[str, Any]:
+        """The `retriaged` audit event's detail: before and after, never the ticket's text."""
+        d = self.decision
+        after = {"category": d.category, "department": self.department, "confidence": d.confidence}
+        after |= {"classifier": d.classifier, "model": d.model, "status": self.to_status.value}
+        return {
+            "by": self.actor,
+            "from": self.previous,
+            "to": after,
+            "generation": self.generation + 1,
+            "delivered": self.deliver,
+            "review_reason": self.review_reason,
+        }
+
+
+class RetriageStore(Protocol):
+    """Reads final tickets for a retriage and applies one change per transaction."""
+
+    def retriage_count(self, which: RetriageFilter) -> int:
+        """How many tickets match."""
+        ...
+
+    def retriage_candidates(
+        self, which: RetriageFilter, *, limit: int, after_id: str | None = None
+    ) -> list[TicketRecord]:
+        """Up to `limit` matching tickets with ids after `after_id`, in id order."""
+        ...
+
+    def retriage(self, change: Retriage) -> bool:
+        """Apply one change with its `retriaged` audit event (False: the ticket moved on)."""
         ...
 
 

@@ -210,6 +210,25 @@ class Settings(BaseSettings):
         description="Backfills ask the classifier about this many tickets at once (one LLM "
         "request).",
     )
+    backfill_group_size: int = Field(
+        default=250,
+        ge=1,
+        le=1000,
+        description="Tickets per backfill task: classified (in requests of "
+        "TRIAGE_LLM_GROUP_SIZE), routed and audited together in bulk statements.",
+    )
+    backfill_max_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Backfill pace cap, tickets per second per backfill worker process (a token "
+        "bucket its groups wait on), so history yields CPU and database to live work; 0: no cap.",
+    )
+    backfill_yield_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="While live tickets wait in the `live` queue, a backfill group waits up to "
+        "this many seconds before it starts (yielding to live work); 0: never waits.",
+    )
     llm_fallback: str = Field(
         default="needs_review",
         pattern="^(needs_review|failed)$",
@@ -426,12 +445,24 @@ class Settings(BaseSettings):
     api_key_cache_s: float = Field(
         default=30.0,
         ge=0,
-        description="Seconds the API remembers a checked key (a revoked key works this long).",
+        description="Seconds the API remembers a checked key. With Redis a created or revoked "
+        "key is seen by every API process at once; without it, a revoked key works this long.",
     )
     console_idle_minutes: float = Field(
         default=30.0,
         gt=0,
         description="Minutes of inactivity after which a review-console session ends.",
+    )
+    erase_request_limit: int = Field(
+        default=5000,
+        ge=1,
+        description="Tickets one `DELETE /customers/{id}/data` erases at most; a bigger "
+        "erasure answers 202 with its progress and goes on when called again.",
+    )
+    auth_failure_limit: str = Field(
+        default="20/minute;100/hour",
+        description="Failed authentications per client address, shared by every API process "
+        "(Redis); past it every key from that address answers 429. `limits` syntax.",
     )
     rate_limit: str = Field(
         default="100/second;3000/minute",

@@ -906,7 +906,8 @@ BREAKAGES: list[tuple[Callable[[Stack], list[str]], str, Callable[[Stack], Stack
     (
         command_problems,
         "pool not installed",
-        _set("services.worker-live.command", ["worker", "--queues", "live", "--pool", "gevent"]),
+        # (gevent is installed now: `triage api` runs on it)
+        _set("services.worker-live.command", ["worker", "--queues", "live", "--pool", "eventlet"]),
     ),
     (
         command_problems,

@@ -125,7 +125,7 @@ def run(
     def publish(ticket_ids: list[str]) -> int:
         if llm_batch:
             return 0  # classified by the Batch API once every row is stored
-        sent = enqueue_groups_after_commit(app, ticket_ids, group_size=settings.llm_group_size)
+        sent = enqueue_groups_after_commit(app, ticket_ids, group_size=settings.backfill_group_size)
         if sent:
             add_enqueued(store, job.id, sent)
         return sent

@@ -17,10 +17,10 @@ def classify_with_batch_api(
     """Submit the job's tickets to the Gemini Batch API, store the answers, enqueue the rest."""
     from pipeline.backfill.llm_batch import run_llm_batch
     from pipeline.classifiers.gemini.classifier import GeminiClassifier
-    from pipeline.domain.lifecycle import Queue, Stage
+    from pipeline.domain.lifecycle import Queue
     from pipeline.domain.routing import load_routing
     from workers.celery_app import default_app
-    from workers.chains import enqueue_after_commit
+    from workers.chains import enqueue_groups_after_commit
 
     if settings.gemini_key() is None:
         click.echo(
@@ -41,11 +41,11 @@ def classify_with_batch_api(
         timeout_s=24 * 3600.0,
         progress=lambda line: click.echo(f"  {line}", err=True),
     )
-    app = default_app()
-    sent = sum(
-        enqueue_after_commit(app, t, start=Stage.route, queue=Queue.backfill) for t in classified
+    # In groups: the grouped stages skip the classified tickets' classify and route, audit
+    # them in bulk; the unanswered are classified there too.
+    sent = enqueue_groups_after_commit(
+        default_app(), classified + left, group_size=settings.backfill_group_size
     )
-    sent += sum(enqueue_after_commit(app, t, queue=Queue.backfill) for t in left)
     add_enqueued(store, job_id, sent)
     click.echo(
         f"batch API classified {len(classified)} tickets; {len(left)} go the normal way", err=True

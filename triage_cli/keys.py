@@ -7,7 +7,7 @@ import click
 from pipeline.domain.operator import ApiKeyError, Role
 from pipeline.operations.api_keys import create_key, list_keys, revoke_key
 from pipeline.settings import Settings
-from pipeline.wiring import open_store
+from pipeline.wiring import Services, open_store
 
 
 def _pepper(settings: Settings) -> bytes:
@@ -29,7 +29,8 @@ def create(name: str, role: str, source: str) -> None:
     """Create a key and print it alone on stdout, once."""
     settings = Settings()
     try:
-        key = create_key(open_store(settings), _pepper(settings), name, Role(role), source)
+        changes = Services(settings).key_changes  # API processes stop refusing it at once
+        key = create_key(open_store(settings), _pepper(settings), name, Role(role), source, changes)
     except ApiKeyError as error:
         raise click.ClickException(str(error)) from None
     click.echo(key)
@@ -51,7 +52,14 @@ def list_() -> None:
 def revoke(name: str) -> None:
     """Revoke a key by name."""
     try:
-        revoke_key(open_store(Settings()), name)
+        settings = Settings()
+        announced = revoke_key(open_store(settings), name, Services(settings).key_changes)
     except ApiKeyError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"revoked key {name!r}")
+    if announced:
+        click.echo(f"revoked key {name!r}; every API process refuses it from now on")
+    else:
+        click.echo(
+            f"revoked key {name!r}; API processes refuse it within "
+            f"{settings.api_key_cache_s:g} s (no Redis to tell them at once)"
+        )

@@ -15,10 +15,15 @@ from triage_cli.evaluate import eval_command
 from triage_cli.keys import keys
 from triage_cli.preflight import TriageGroup, warn_unknown_settings
 from triage_cli.receiver import receiver
+from triage_cli.retriage import retriage_command
 from triage_cli.run import run_command
 from triage_cli.status import status
 from triage_cli.ticket import ticket
 from triage_cli.train import train_command
+
+# The HTTP servers `triage api` runs, and gunicorn's worker classes (triage_cli/servers.py).
+API_SERVERS = ("granian", "gunicorn")
+API_WORKER_CLASSES = ("gevent", "gthread", "sync")
 
 
 @click.group(cls=TriageGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,8 +35,35 @@ def main() -> None:
 
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on")
-@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
-@click.option("--threads", default=8, show_default=True, help="threads per worker (gthread)")
+@click.option("--workers", default=2, show_default=True, help="API worker processes")
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    help="threads running Flask per worker (granian, gunicorn gthread)",
+)
+@click.option(
+    "--connections",
+    default=1000,
+    show_default=True,
+    help="open connections per worker (gevent only; slow and idle ones included)",
+)
+@click.option(
+    "--server",
+    type=click.Choice(API_SERVERS),
+    default="granian",
+    show_default=True,
+    help="granian: connections on an event loop, Flask on --threads per worker "
+    "(slow-client safe, fastest here); gunicorn: with --worker-class",
+)
+@click.option(
+    "--worker-class",
+    type=click.Choice(API_WORKER_CLASSES),
+    default="gevent",
+    show_default=True,
+    help="gunicorn only. gevent: a slow or idle client holds a greenlet, never a thread "
+    "(slowloris-safe); gthread: one thread per connection being read",
+)
 @click.option(
     "--control-socket",
     type=click.Path(dir_okay=False),
@@ -39,11 +71,23 @@ def main() -> None:
     help="gunicorn control socket for gunicornc [default: none; one shared default path "
     "would make two instances on a host take each other's]",
 )
-def api(bind: str, workers: int, threads: int, control_socket: str | None) -> None:
-    """Serve the ingest API under gunicorn."""
+def api(
+    bind: str,
+    server: str,
+    workers: int,
+    threads: int,
+    connections: int,
+    worker_class: str,
+    control_socket: str | None,
+) -> None:
+    """Serve the ingest API (granian by default, or gunicorn)."""
+    from triage_cli.servers import GunicornServer, gunicorn_options, patch_for_gevent, run_granian
+
+    if server == "gunicorn" and worker_class == "gevent":
+        patch_for_gevent()  # before psycopg is imported: it picks its wait function then
     from pipeline.wiring import Services
     from triage_cli.preflight import preflight
-    from triage_cli.servers import GunicornServer, gunicorn_child_exit, prepare_metrics_dir
+    from triage_cli.servers import prepare_metrics_dir
 
     settings = Settings()
     services = Services(settings)
@@ -52,22 +96,18 @@ def api(bind: str, workers: int, threads: int, control_socket: str | None) -> No
     services.store.engine.dispose()  # each gunicorn worker opens its own connections
     prepare_metrics_dir("api")
     configure_logging(settings)
+    if server == "granian":
+        run_granian(bind=bind, workers=workers, threads=threads)
+        return
     GunicornServer(
-        {
-            "bind": bind,
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread" if threads > 1 else "sync",
-            "accesslog": None,
-            "graceful_timeout": 30,
-            "timeout": 60,
-            "child_exit": gunicorn_child_exit,
-            **(
-                {"control_socket": control_socket}
-                if control_socket
-                else {"control_socket_disable": True}
-            ),
-        }
+        gunicorn_options(
+            bind=bind,
+            workers=workers,
+            threads=threads,
+            connections=connections,
+            worker_class=worker_class,
+            control_socket=control_socket,
+        )
     ).run()
 
 
@@ -179,6 +219,7 @@ main.add_command(train_command)
 main.add_command(eval_command)
 main.add_command(run_command)
 main.add_command(receiver)
+main.add_command(retriage_command)
 
 
 @main.command()

@@ -16,7 +16,7 @@ class ItemOutcome:
     """What happened to one ticket of a batch."""
 
     index: int
-    status: str  # accepted, duplicate or rejected
+    status: str  # accepted, duplicate, conflict (key known, other body: nothing stored) or rejected
     ticket_id: str | None = None
     error: str | None = None
 
@@ -31,7 +31,8 @@ def accept_batch(
 ) -> list[ItemOutcome]:
     """Validate every item; insert the new ones and their audit events in one transaction.
 
-    Duplicates (same source and external id, or same content) come back with the stored id.
+    Duplicates (same source and external id, or same content) come back with the stored id;
+    a known external id with a different body is a `conflict` (the stored ticket's id).
     """
     outcomes: list[ItemOutcome] = []
     prepared: list[tuple[int, NewTicket]] = []
@@ -51,9 +52,14 @@ def accept_batch(
         prepared.append((index, ticket))
     detail = {"source": source, "queue": Queue.backfill.value, "batch": True}
     stored = store.backfill.store_tickets([ticket for _, ticket in prepared], detail)
-    for (index, _), ticket_id, created in zip(
-        prepared, stored.ticket_ids, stored.created, strict=True
+    conflicts = stored.conflicts or [False] * len(prepared)
+    for (index, _), ticket_id, created, conflict in zip(
+        prepared, stored.ticket_ids, stored.created, conflicts, strict=True
     ):
+        if conflict:
+            reason = "this external_id was already stored with a different body"
+            outcomes.append(ItemOutcome(index, "conflict", ticket_id=ticket_id, error=reason))
+            continue
         status = "accepted" if created else "duplicate"
         outcomes.append(ItemOutcome(index, status, ticket_id=ticket_id))
     return sorted(outcomes, key=lambda outcome: outcome.index)

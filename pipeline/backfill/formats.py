@@ -12,7 +12,13 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.backfill.sources import SourceError, SourceRow, _first_columns, read_rows
+from pipeline.backfill.sources import (
+    UNREADABLE,
+    SourceError,
+    SourceRow,
+    _first_columns,
+    read_rows,
+)
 from pipeline.connectors import ConnectorError, Ignored, freshdesk, github, jira, zendesk
 from pipeline.connectors.base import InboundEvent
 
@@ -35,7 +41,10 @@ def check_format(path: Path, fmt: str) -> None:
     if not path.is_file():
         raise SourceError(f"{path} does not exist")
     if fmt in REQUIRED_COLUMNS:
-        columns = _first_columns(path) or []
+        try:
+            columns = _first_columns(path) or []
+        except UNREADABLE as exc:
+            raise SourceError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
         missing = [c for c in REQUIRED_COLUMNS[fmt] if c not in columns]
         if missing:
             raise SourceError(
@@ -65,7 +74,10 @@ def _records(path: Path, fmt: str) -> Iterator[SourceRow]:
     if fmt in REQUIRED_COLUMNS:
         yield from read_rows(path, {})  # CSV: columns as the export names them
         return
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UNREADABLE as exc:
+        raise SourceError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
     stripped = text.lstrip()
     if stripped.startswith("{") and "\n{" in stripped.rstrip():
         yield from read_rows(path, {})  # JSON lines, one ticket per line

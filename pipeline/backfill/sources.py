@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import sys
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,10 @@ REQUIRED = tuple(
 )
 # JSON lines carry their own keys: the columns are those of the first few objects.
 JSONL_SAMPLE = 100
+
+
+# What reading a file as (gzipped) UTF-8 text raises when it is not that.
+UNREADABLE = (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile, zlib.error)
 
 
 class SourceError(TriageError):
@@ -174,10 +179,13 @@ def read_rows(path: Path, mapping: Mapping[str, str]) -> Iterator[SourceRow]:
     """Every row, mapped; an unreadable row carries its `problem` instead of fields."""
     if not path.is_file():
         raise SourceError(f"{path} does not exist")
-    if _is_jsonl(path):
-        yield from _jsonl_rows(path, mapping)
-    else:
-        yield from _csv_rows(path, mapping)
+    try:
+        if _is_jsonl(path):
+            yield from _jsonl_rows(path, mapping)
+        else:
+            yield from _csv_rows(path, mapping)
+    except UNREADABLE as exc:  # not UTF-8, a broken gzip stream: the file, not a row
+        raise SourceError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
 
 
 def _jsonl_rows(path: Path, mapping: Mapping[str, str]) -> Iterator[SourceRow]:

@@ -48,8 +48,13 @@ class CascadeClassifier:
             return dict(self._counts)
 
     def is_sure(self, decision: Classification) -> bool:
-        """Whether a local decision is confident enough to skip the LLM."""
-        return decision.confidence >= self.threshold
+        """Whether a local decision is confident enough to skip the LLM.
+
+        A local model trained with a review threshold (`triage train`) is trusted only above
+        it as well as above the configured threshold.
+        """
+        own = getattr(self.local, "review_threshold", None)
+        return decision.confidence >= max(self.threshold, own if own is not None else 0.0)
 
     def classify(self, ticket: TicketText) -> Classification:
         """The local decision when sure, else the LLM's (its errors propagate, to be retried)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -116,6 +116,8 @@ class StoredTickets:
 
     ticket_ids: list[str | None]  # the new ticket's id, or the one stored before under its key
     created: list[bool]
+    # True where the key was stored before with a different body (a conflict, not a repeat).
+    conflicts: list[bool] = field(default_factory=list)
 
     def new_ids(self) -> list[str]:
         """The ids of the tickets this batch created, in input order."""

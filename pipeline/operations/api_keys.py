@@ -9,10 +9,20 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from cachetools import TTLCache
+
 from pipeline.domain.operator import ApiKey, Role, StoredKey
-from pipeline.ports import ApiKeyRepository, OperatorStores
+from pipeline.ports import (
+    ApiKeyRepository,
+    AuthFailureLimiter,
+    KeyChanges,
+    OperatorStores,
+    RateLimitExceeded,
+)
 
 KEY_PREFIX = "tt"
+CACHE_SIZE = 10_000  # prefixes remembered per process (least recently used evicted first)
+LOOKUPS_PER_S = 20.0  # database lookups of uncached prefixes per process, on average
 
 
 def key_hash(pepper: bytes, key: str) -> str:
@@ -28,12 +38,21 @@ def split_key(key: str) -> str | None:
     return parts[1]
 
 
-def create_key(store: OperatorStores, pepper: bytes, name: str, role: Role, source: str) -> str:
+def create_key(
+    store: OperatorStores,
+    pepper: bytes,
+    name: str,
+    role: Role,
+    source: str,
+    changes: KeyChanges | None = None,
+) -> str:
     """Mint a key, store its hash, and return the key (shown once, never stored)."""
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     public = ApiKey(name, prefix, role, source, created_at=datetime.now(UTC), revoked_at=None)
     store.api_keys.add(StoredKey(public, key_hash(pepper, key)))
+    if changes is not None:
+        changes.announce()  # API processes that refused this prefix forget it at once
     return key
 
 
@@ -42,23 +61,78 @@ def list_keys(store: OperatorStores) -> list[ApiKey]:
     return store.api_keys.all()
 
 
-def revoke_key(store: OperatorStores, name: str) -> None:
-    """Revoke a key by name (it stops working within the verifier's cache time)."""
+def revoke_key(store: OperatorStores, name: str, changes: KeyChanges | None = None) -> bool:
+    """Revoke a key by name; True if every API process was told at once.
+
+    False: no shared generation (no Redis), so processes drop it within TRIAGE_API_KEY_CACHE_S.
+    """
     store.api_keys.revoke(name, datetime.now(UTC))
+    return changes is not None and changes.announce()
+
+
+class AuthThrottled(Exception):
+    """This client address failed authentication too often; it may try again later."""
+
+    def __init__(self, exceeded: RateLimitExceeded) -> None:
+        super().__init__(f"too many failed authentications ({exceeded.limit})")
+        self.exceeded = exceeded
 
 
 class KeyVerifier:
-    """Checks presented keys: lookup by prefix, constant-time hash comparison, short cache."""
+    """Checks presented keys: lookup by prefix, constant-time hash comparison, bounded cache.
 
-    def __init__(self, store: OperatorStores, pepper: bytes, cache_s: float) -> None:
+    - The cache (TTL + LRU, never flushed whole) holds known and unknown prefixes alike.
+    - Uncached prefixes never seen as a real key cost at most `lookups_per_s` queries a
+      second per process (after a burst); beyond that they are refused unlooked, so garbage
+      cannot buy database work. Prefixes of real keys are always looked up.
+    - `changes` is read per check: a key created or revoked anywhere empties every cache.
+    - `failures` (per client address) refuses an address that failed too often, before any
+      lookup, and counts each failure.
+    """
+
+    def __init__(
+        self,
+        store: OperatorStores,
+        pepper: bytes,
+        cache_s: float,
+        *,
+        changes: KeyChanges | None = None,
+        failures: AuthFailureLimiter | None = None,
+        cache_size: int = CACHE_SIZE,
+        lookups_per_s: float = LOOKUPS_PER_S,
+    ) -> None:
         self._keys: ApiKeyRepository = store.api_keys
         self._pepper = pepper
-        self._cache_s = cache_s
-        self._cache: dict[str, tuple[float, StoredKey | None]] = {}
+        self._cache: TTLCache[str, StoredKey | None] = TTLCache(cache_size, ttl=cache_s)
+        self._changes = changes
+        self._failures = failures
+        self._generation: int | None = None
+        # Prefixes of real keys seen once: looked up again (after a change) without budget.
+        self._known: set[str] = set()
+        self._lookups = TokenBucket(rate=lookups_per_s, burst=max(50.0, lookups_per_s * 5))
         self._lock = threading.Lock()
 
-    def verify(self, key: str) -> ApiKey | None:
-        """The key's facts if it is valid and not revoked, else None."""
+    @property
+    def changes(self) -> KeyChanges | None:
+        """The key generation this verifier follows (announce on it to be seen at once)."""
+        return self._changes
+
+    def verify(self, key: str, *, address: str | None = None) -> ApiKey | None:
+        """The key's facts if it is valid and not revoked, else None.
+
+        With `address`: raises AuthThrottled for an address over its failure limit, and
+        counts a failure for it when the key does not verify.
+        """
+        if address is not None and self._failures is not None:
+            exceeded = self._failures.blocked(address)
+            if exceeded is not None:
+                raise AuthThrottled(exceeded)
+        verified = self._verify(key)
+        if verified is None and address is not None and self._failures is not None:
+            self._failures.failed(address)
+        return verified
+
+    def _verify(self, key: str) -> ApiKey | None:
         prefix = split_key(key)
         if prefix is None:
             return None
@@ -77,14 +151,48 @@ class KeyVerifier:
         return stored.key
 
     def _stored(self, prefix: str) -> StoredKey | None:
-        now = time.monotonic()
+        self._follow_changes()
         with self._lock:
-            cached = self._cache.get(prefix)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+            if prefix in self._cache:
+                return self._cache[prefix]
+            known = prefix in self._known
+        if not known and not self._lookups.take():
+            return None  # an unknown prefix past the lookup budget: refused, not looked up
         stored = self._keys.by_prefix(prefix)
         with self._lock:
-            if len(self._cache) > 10_000:  # bounded: garbage prefixes cannot grow it forever
-                self._cache.clear()
-            self._cache[prefix] = (now + self._cache_s, stored)
+            self._cache[prefix] = stored  # a full cache evicts its least recently used entry
+            if stored is not None:
+                self._known.add(prefix)  # real keys only: as many as the store holds
         return stored
+
+    def _follow_changes(self) -> None:
+        """Empty the cache when a key was created or revoked since the last check."""
+        if self._changes is None:
+            return
+        generation = self._changes.generation()
+        if generation is None:
+            return  # unknown: entries still expire by time
+        with self._lock:
+            if generation != self._generation:
+                self._cache.clear()
+                self._generation = generation
+
+
+class TokenBucket:
+    """At most `rate` takes a second on average, `burst` at once (thread-safe)."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self._rate, self._burst = rate, burst
+        self._tokens, self._at = burst, time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """One token if there is one."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+            self._at = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True

@@ -39,6 +39,21 @@ def _rounded(confidence: float | None) -> float | None:
     return None if confidence is None else round(confidence, 4)
 
 
+def own_review_reason(classifier: Classifier, decision: Classification) -> str | None:
+    """Why a local decision goes to review by its model's own threshold (`triage train`).
+
+    The configured threshold still applies to every decision at routing; a local model's
+    threshold, chosen for a target precision on held-back data, only adds to it.
+    """
+    threshold = getattr(classifier, "review_threshold", None)
+    if threshold is None or decision.classifier != "local" or decision.confidence >= threshold:
+        return None
+    return (
+        f"confidence {decision.confidence:.2f} below the local model's review threshold "
+        f"{threshold:.2f}"
+    )
+
+
 def classify_ticket(
     store: TicketRepository,
     classifier: Classifier,
@@ -61,12 +76,14 @@ def classify_ticket(
     # The classifier runs outside any transaction: an LLM call must not hold a database lock.
     decision, call = decide(classifier, ticket.text(), ticket.queue)
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    own = own_review_reason(classifier, decision)
     detail = {
         **decision_audit(decision, latency_ms),
         **({"fallback": review_reason} if review_reason else {}),
+        **({"review": own} if own else {}),
         **call,
     }
-    classified = ClassifiedTicket(ticket_id, decision, detail, review_reason=review_reason)
+    classified = ClassifiedTicket(ticket_id, decision, detail, review_reason=review_reason or own)
     if not store.mark_classified(classified, attempt=attempt):
         return skipped(ticket_id, Stage.classify, "already classified")
     return StageOutcome(ticket_id, Stage.classify, f"classified as {decision.category}")

@@ -1,12 +1,20 @@
-"""The grouped classify stage (backfills): many tickets per classifier call, one transaction."""
+"""The grouped classify stage (backfills): many tickets per classifier call, one transaction.
+
+A task's group may be larger than one classifier call: it is asked in chunks of
+`chunk_size` (one LLM request each, TRIAGE_LLM_GROUP_SIZE), and each chunk's answers are
+recorded as soon as they come, so a failure later in the group loses no answer paid for.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from pipeline.domain.changes import ClassifiedTicket
-from pipeline.ports import Classifier, TicketRepository
+from pipeline.domain.classification import Classification
+from pipeline.domain.models import TicketRecord
+from pipeline.ports import Classifier, GroupedTransitions, TicketRepository
 from pipeline.stages.classify import decision_audit
 from pipeline.stages.decisions import decide_group_per_ticket
 
@@ -18,6 +26,8 @@ class GroupOutcome:
     classified: list[str]
     alone: list[str]
     skipped: int
+    calls: int = 0
+    decisions: dict[str, Classification] = field(default_factory=dict)  # of the classified
 
     def summary(self) -> str:
         """A short, PII-free result line."""
@@ -28,26 +38,49 @@ class GroupOutcome:
 
 
 def classify_group_of_tickets(
-    store: TicketRepository, classifier: Classifier, ticket_ids: list[str], *, attempt: int = 1
+    store: TicketRepository,
+    classifier: Classifier,
+    ticket_ids: Sequence[str],
+    *,
+    attempt: int = 1,
+    grouped: GroupedTransitions | None = None,
+    chunk_size: int | None = None,
+    received: list[TicketRecord] | None = None,
 ) -> GroupOutcome:
-    """Classify every `received` ticket of the group; record all answers in one transaction."""
-    tickets = store.received_among(ticket_ids)  # the others were done already
+    """Classify every `received` ticket of the group; record each chunk in one transaction.
+
+    `received`: the group's received tickets when the caller has read them already.
+    """
+    tickets = store.received_among(list(ticket_ids)) if received is None else received
     if not tickets:
         return GroupOutcome([], [], len(ticket_ids))
-    started = time.perf_counter()
-    answers, calls = decide_group_per_ticket(
-        classifier, [t.text() for t in tickets], tickets[0].queue
-    )
-    latency_ms = round((time.perf_counter() - started) * 1000, 2)
-    decided = [
-        ClassifiedTicket(
-            ticket.id,
-            decision,
-            {**decision_audit(decision, latency_ms), "grouped": True, **calls[ticket.id]},
+    size = chunk_size or len(tickets)
+    classified: list[str] = []
+    alone: list[str] = []
+    decisions: dict[str, Classification] = {}
+    for start in range(0, len(tickets), size):
+        chunk = tickets[start : start + size]
+        started = time.perf_counter()
+        answers, calls = decide_group_per_ticket(
+            classifier, [t.text() for t in chunk], chunk[0].queue
         )
-        for ticket in tickets
-        if (decision := answers.get(ticket.id)) is not None
-    ]
-    classified = store.mark_classified_many(decided, attempt=attempt)
-    alone = [t.id for t in tickets if t.id not in answers]
-    return GroupOutcome(classified, alone, len(ticket_ids) - len(tickets))
+        latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        decided = [
+            ClassifiedTicket(
+                ticket.id,
+                decision,
+                {**decision_audit(decision, latency_ms), "grouped": True, **calls[ticket.id]},
+            )
+            for ticket in chunk
+            if (decision := answers.get(ticket.id)) is not None
+        ]
+        if grouped is not None:
+            moved = grouped.mark_classified_group(decided, attempt=attempt)
+        else:
+            moved = store.mark_classified_many(decided, attempt=attempt)
+        classified += moved
+        decisions.update((i, answers[i]) for i in moved)
+        alone += [t.id for t in chunk if t.id not in answers]
+    calls_made = -(-len(tickets) // size)
+    skipped = len(ticket_ids) - len(tickets)
+    return GroupOutcome(classified, alone, skipped, calls_made, decisions)

@@ -130,9 +130,11 @@ def _row(ticket: NewTicket) -> dict[str, Any]:
 def _outcome(rows: list[dict[str, Any]], stored: StoredBatch) -> StoredTickets:
     ids: list[str | None] = []
     created: list[bool] = []
+    conflicts: list[bool] = []
     for row in rows:
         new = row["id"] in stored.new_ids
         earlier = None if new else stored.earlier(row)
         ids.append(row["id"] if new else (earlier[0] if earlier else None))
         created.append(new)
-    return StoredTickets(ids, created)
+        conflicts.append(earlier is not None and earlier[1] != row["payload_hash"])
+    return StoredTickets(ids, created, conflicts)

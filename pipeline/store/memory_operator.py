@@ -127,6 +127,7 @@ class MemoryBackfill:
         """Store the new tickets, answer repeats with the stored id, advance the job."""
         ids: list[str | None] = []
         created: list[bool] = []
+        conflicts: list[bool] = []
         with self._lock:
             for ticket in tickets:
                 key = (ticket.source, ticket.idempotency_key)
@@ -138,6 +139,9 @@ class MemoryBackfill:
                     self.tickets[key] = stored
                 ids.append((earlier or stored).id)
                 created.append(earlier is None)
+                conflicts.append(
+                    earlier is not None and earlier.ticket.payload_hash != ticket.payload_hash
+                )
             if progress is not None and progress.job_id in self.jobs:
                 job = self.jobs[progress.job_id]
                 new = sum(created)
@@ -150,7 +154,7 @@ class MemoryBackfill:
                         "last_line": progress.last_line,
                     }
                 )
-        return StoredTickets(ids, created)
+        return StoredTickets(ids, created, conflicts)
 
     def _update(self, job_id: str, **changes: Any) -> None:
         with self._lock:

@@ -36,6 +36,7 @@ from pipeline.store.deliveries import save_delivery_attempt
 from pipeline.store.engine import Sessions
 from pipeline.store.guarded import TICKETS, append_audit, guarded_update, moved
 from pipeline.store.schema import AuditEventRow, TicketRow, utcnow
+from pipeline.store.single_statement import audit_row, move_with_audit
 
 PENDING_STATUSES = tuple(status.value for status in NEXT_STAGE)
 CLOSED_STATUSES = (TicketStatus.done, TicketStatus.needs_review)
@@ -97,7 +98,18 @@ class TicketTransitions(Sessions):
 
     def mark_classified(self, classified: ClassifiedTicket, *, attempt: int) -> bool:
         """received → classified with the decision; audit `classified`."""
-        return bool(self.mark_classified_many([classified], attempt=attempt))
+        if self.engine.dialect.name == "sqlite":
+            return bool(self.mark_classified_many([classified], attempt=attempt))
+        query = guarded_update(
+            classified.ticket_id,
+            Move.classify,
+            TicketStatus.received,
+            fields.classified_fields(classified),
+            to=TicketStatus.classified,
+        )
+        audit = audit_row(Stage.classify, "classified", classified.detail, attempt=attempt)
+        with self.lookup() as session:  # autocommit: the one statement is its transaction
+            return move_with_audit(session, query, audit)
 
     def mark_classified_many(
         self, classified: Sequence[ClassifiedTicket], *, attempt: int
@@ -183,6 +195,10 @@ class TicketTransitions(Sessions):
             fields.routed_fields(routed),
             to=TicketStatus.routed,
         )
+        if self.engine.dialect.name != "sqlite":
+            audit = audit_row(Stage.route, routed.event, routed.detail(), attempt=attempt)
+            with self.lookup() as session:  # autocommit: the one statement is its transaction
+                return move_with_audit(session, query, audit, routed.delivery_attempt())
         with self.transaction() as session:
             if not moved(session, query):
                 return False

@@ -19,7 +19,9 @@ from pipeline.ports import (
     CircuitBreaker,
     Classifier,
     DepartmentClient,
+    GroupedTransitions,
     HelpdeskWriter,
+    KeyChanges,
     QueueDepths,
     RateLimiter,
     SpendLedger,
@@ -33,6 +35,7 @@ from pipeline.store.tickets import TicketStore
 from pipeline.wiring.classifiers import build_classifier, build_llm_classifier
 
 if TYPE_CHECKING:
+    from pipeline.backfill.pace import BackfillPace
     from pipeline.classifiers.cost import CostMeter
     from pipeline.classifiers.fallback import FallbackChain as Chain
     from pipeline.store.group_commit import GroupCommitIntake
@@ -159,6 +162,26 @@ class Services:
             self.settings.shared_redis_url(), ttl_s=self.settings.visibility_timeout * 4
         )
 
+    @cached_property
+    def grouped(self) -> GroupedTransitions:
+        """Bulk stage changes for a backfill group (SQL bulk statements on the store)."""
+        from pipeline.store.grouped import SqlGroupedTransitions
+
+        return SqlGroupedTransitions(self.store)
+
+    @cached_property
+    def backfill_pace(self) -> BackfillPace:
+        """This process's backfill pace (TRIAGE_BACKFILL_MAX_RATE, TRIAGE_BACKFILL_YIELD_S)."""
+        from pipeline.backfill.pace import BackfillPace
+
+        settings = self.settings
+        depths = build_queue_depths(settings) if settings.backfill_yield_s > 0 else None
+        return BackfillPace(
+            settings.backfill_max_rate,
+            live_backlog=(lambda: depths.depths().get(Queue.live.value)) if depths else None,
+            max_yield_s=settings.backfill_yield_s,
+        )
+
     def sign_delivery(self, msg_id: str, body: bytes) -> dict[str, str]:
         """Standard Webhooks headers for an outbound delivery (none without a secret)."""
         secret = self.settings.delivery_signing_secret
@@ -261,9 +284,25 @@ class Services:
         pepper = self.settings.api_key_pepper
         if pepper is None:
             raise ConfigurationError("TRIAGE_API_KEY_PEPPER is not set")
+        from pipeline.adapters.auth_failures import build_auth_failures
+
         return KeyVerifier(
-            self.store, pepper.get_secret_value().encode(), self.settings.api_key_cache_s
+            self.store,
+            pepper.get_secret_value().encode(),
+            self.settings.api_key_cache_s,
+            changes=self.key_changes,
+            failures=build_auth_failures(
+                self.settings.auth_failure_limit, self.settings.shared_redis_url()
+            ),
         )
+
+    @cached_property
+    def key_changes(self) -> KeyChanges:
+        """The keys' generation: in Redis when there is one (every process sees a change)."""
+        from pipeline.adapters.key_changes import InMemoryKeyChanges, RedisKeyChanges
+
+        url = self.settings.shared_redis_url()
+        return RedisKeyChanges(url) if url else InMemoryKeyChanges()
 
     @cached_property
     def state_collector(self) -> PipelineStateCollector:

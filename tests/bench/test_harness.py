@@ -20,6 +20,16 @@ def live(p95_ms: float) -> dict[str, Any]:
     return {**IDLE, "p50_ms": 60.0, "p95_ms": p95_ms, "max_ms": p95_ms + 1}
 
 
+def job(seconds: float) -> dict[str, Any]:
+    """A finished backfill's figures (HistoryRun.finish) for QUICK's 60 rows in `seconds`."""
+    return {
+        "rows": 60, "final": 60, "cli_exit": 0, "seconds_to_stored": 1.0,
+        "seconds_to_final": seconds, "rows_per_s_stored": 60.0,
+        "tickets_per_s_final": round(60 / seconds, 1), "llm_requests_per_ticket": 0.0,
+        "worker_rss_mb": {"start": 200.0, "tenth_final": 210.0, "end": 210.5}, "met": False,
+    }  # fmt: skip
+
+
 def machine() -> dict[str, Any]:
     """What machine_info records, without asking git, PostgreSQL or Redis."""
     return {
@@ -33,7 +43,7 @@ def machine() -> dict[str, Any]:
 
 @pytest.mark.parametrize(("p95_during", "met"), [(115.0, "met"), (115.1, "MISSED")])
 def test_backfill_target_is_1_3_x_idle_p95_plus_50_ms(p95_during: float, met: str) -> None:
-    section = backfill_section(QUICK, IDLE, live(p95_during), 0, 6.0)
+    section = backfill_section(QUICK, IDLE, live(p95_during), 0, job(6.0))
 
     assert section["targets"]["p95_max_ms"] == 115.0  # 1.3 x 50 + 50
     assert section["ratios"]["p95_during_vs_idle"] == round(p95_during / 50.0, 3)
@@ -47,7 +57,7 @@ def test_backfill_target_is_1_3_x_idle_p95_plus_50_ms(p95_during: float, met: st
 def test_the_generated_block_is_replaced_and_the_prose_kept(tmp_path: Path) -> None:
     path = tmp_path / "BENCHMARKS.md"
     path.write_text(f"# B\n\nprose\n\n{report.BEGIN}\nold\n{report.END}\n\nmore prose\n")
-    section = backfill_section(QUICK, IDLE, live(90.0), 0, 6.0)
+    section = backfill_section(QUICK, IDLE, live(90.0), 0, job(6.0))
 
     report.update_benchmarks_md({"machine": machine(), "backfill": section}, path)
 
@@ -72,7 +82,7 @@ def test_a_quick_run_writes_only_its_own_file(
         if name == "pipeline":
             raise RuntimeError("worker exited")  # reported, and the others still run
         if name == "backfill":
-            return {name: backfill_section(QUICK, IDLE, live(80.0), 0, 6.0)}
+            return {name: backfill_section(QUICK, IDLE, live(80.0), 0, job(6.0))}
         return {name: {"error": "not run here"}}
 
     monkeypatch.setattr(harness, "run_one", run_one)

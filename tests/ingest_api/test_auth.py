@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from celery import Celery
 from flask import Flask
 
+from ingest_api.app import create_app
 from pipeline.domain.operator import Role
 from pipeline.operations.api_keys import create_key, list_keys, revoke_key
+from pipeline.settings import Settings
 from pipeline.store.tickets import TicketStore
 from tests.conftest import TEST_PEPPER
 
@@ -107,4 +110,54 @@ def test_erasure_needs_admin_and_reports_the_count(api: Flask, store: TicketStor
     client.post("/tickets", json={**TICKET, "customer_id": "cus_9"}, headers=producer)
     assert client.delete("/customers/cus_9/data", headers=producer).status_code == 403
     response = client.delete("/customers/cus_9/data", headers=admin)
-    assert response.get_json() == {"customer_id": "cus_9", "tickets_erased": 1}
+    assert response.get_json() == {"customer_id": "cus_9", "tickets_erased": 1, "complete": True}
+
+
+def test_failed_authentication_is_rate_limited_per_address_as_json(
+    settings: Settings, store: TicketStore, celery_app: Celery
+) -> None:
+    api = create_app(
+        settings.model_copy(update={"auth_failure_limit": "3/minute"}),
+        store=store,
+        celery_app=celery_app,
+    )
+    client = api.test_client()
+    valid = key(store, Role.producer, "p")
+    wrong = {"X-API-Key": f"tt_{'0' * 12}_{'x' * 43}"}
+    attacker = {"REMOTE_ADDR": "203.0.113.9"}
+    for _ in range(3):
+        assert (
+            client.post("/tickets", json=TICKET, headers=wrong, environ_base=attacker).status_code
+            == 401
+        )
+    answer = client.post("/tickets", json=TICKET, headers=wrong, environ_base=attacker)
+    assert answer.status_code == 429
+    assert int(answer.headers["Retry-After"]) >= 1
+    assert answer.get_json()["error"]["code"] == "rate_limited"
+    assert answer.get_json()["error"]["details"]["limit"] == "3 per 1 minute"
+    locked = client.post(
+        "/tickets", json=TICKET, headers={"X-API-Key": valid}, environ_base=attacker
+    )
+    assert locked.status_code == 429
+    elsewhere = {"REMOTE_ADDR": "198.51.100.7"}
+    ok = client.post("/tickets", json=TICKET, headers={"X-API-Key": valid}, environ_base=elsewhere)
+    assert ok.status_code == 202
+
+
+def test_a_big_erasure_answers_202_until_it_is_complete(
+    settings: Settings, store: TicketStore, celery_app: Celery
+) -> None:
+    api = create_app(
+        settings.model_copy(update={"erase_request_limit": 2}), store=store, celery_app=celery_app
+    )
+    client = api.test_client()
+    admin = {"X-API-Key": key(store, Role.admin, "a")}
+    for i in range(3):
+        body = {**TICKET, "subject": f"s{i}", "customer_id": "cus_big"}
+        assert client.post("/tickets", json=body, headers=admin).status_code == 202
+    first = client.delete("/customers/cus_big/data", headers=admin)
+    assert first.status_code == 202 and first.headers["Retry-After"] == "0"
+    assert first.get_json() == {"customer_id": "cus_big", "tickets_erased": 2, "complete": False}
+    second = client.delete("/customers/cus_big/data", headers=admin)
+    assert second.status_code == 200
+    assert second.get_json() == {"customer_id": "cus_big", "tickets_erased": 1, "complete": True}

@@ -17,7 +17,7 @@ def test_every_route_and_method_is_in_the_document(api: Flask, client: FlaskClie
     for rule in api.url_map.iter_rules():
         if rule.endpoint.startswith(UNDOCUMENTED_ENDPOINTS):
             continue
-        path = re.sub(r"<([^>]+)>", r"{\1}", rule.rule)
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         assert path in document["paths"], path
         for method in rule.methods - {"HEAD", "OPTIONS"}:  # type: ignore[operator]
             assert method.lower() in document["paths"][path], (path, method)

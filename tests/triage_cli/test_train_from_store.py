@@ -53,7 +53,9 @@ def test_learns_from_known_labels_and_skips_erased_text(
     result = CliRunner().invoke(main, ["train", "--from-store", "--out", str(out)])
 
     assert result.exit_code == 0, result.output
-    assert "read 40 tickets with a confirmed or known category" in result.output
+    assert "learning from 40 corrections (tickets with a corrected or known category)" in (
+        result.output
+    )
     last = result.output.strip().splitlines()[-1]
     assert re.fullmatch(rf"model written to {out} labels=2 trained_on=40 val_accuracy=\S+", last)
     assert list(LocalClassifier(read_model(out)).labels) == ["billing", "shipping"]

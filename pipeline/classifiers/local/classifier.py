@@ -64,10 +64,28 @@ class LocalClassifier(OfflineCalls):
         self.model = model
         self.model_version = model.version
         self.labels: tuple[str, ...] = tuple(model.category.labels)
-        # Reasons name words where possible: character n-grams read badly.
+        # Reasons name words where possible: character n-grams read badly; the sentence
+        # vector's columns (kind embedding) never make a reason.
         self._terms = [t for block in model.blocks for t in block.terms]
+        self._terms += [""] * model.encoder_dimension
         self._readable = np.concatenate(
             [np.full(len(b.terms), b.analyzer == "word") for b in model.blocks]
+            + [np.zeros(model.encoder_dimension, dtype=bool)]
+        )
+        stored = model.info.get("review_threshold")
+        # The confidence below which this model's decisions go to review, from its training.
+        self.review_threshold: float | None = None if stored is None else float(stored)
+
+    def needs_review(self, decision: Classification) -> bool:
+        """Whether the model's own review threshold sends this decision to a person."""
+        return self.review_threshold is not None and decision.confidence < self.review_threshold
+
+    def training_overlap(self, examples: Sequence[TicketText | LabelledExample]) -> int:
+        """How many of these tickets share a template with the model's training rows."""
+        if self.model.fingerprint is None:
+            return 0
+        return self.model.fingerprint.overlap(
+            [ticket_text(e.subject, e.description) for e in examples]
         )
 
     def classify(self, ticket: TicketText) -> Classification:
@@ -158,7 +176,7 @@ class LocalClassifier(OfflineCalls):
         rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
         gain = x.data * self.model.category.weights[x.indices, chosen[rows]]
         readable = self._readable[x.indices]
-        helped = gain > 0
+        helped = (gain > 0) & (x.indices < len(self._terms) - self.model.encoder_dimension)
         has_words = np.bincount(rows[helped & readable], minlength=x.shape[0]) > 0
         keep = helped & (readable | ~has_words[rows])
         rows, gain, index = rows[keep], gain[keep], x.indices[keep]

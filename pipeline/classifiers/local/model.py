@@ -9,12 +9,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from pipeline.classifiers.local.language import Glossary
+from pipeline.classifiers.local.near_duplicates import Fingerprint
 from pipeline.classifiers.local.text_features import (
     char_grams,
     normalise_text,
@@ -22,6 +23,9 @@ from pipeline.classifiers.local.text_features import (
     word_grams,
 )
 from pipeline.domain.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pipeline.classifiers.local.embeddings import EncoderRef
 
 ANALYZERS = ("word", "char_wb")
 MAX_LABEL_CHARS = 64  # what a Classification accepts as a category
@@ -135,6 +139,18 @@ class LocalModel:
     sha256: str = ""
     # Learned only from data that has a sentiment column and beats the rules on it.
     sentiment: LinearHead | None = None
+    # Kind `embedding`: the sentence encoder (package and version) whose vectors, times
+    # `encoder_weight`, follow the n-gram features; None for kind `ngram`.
+    encoder: EncoderRef | None = None
+    encoder_dimension: int = 0
+    encoder_weight: float = 1.0
+    # The template hashes of the training rows (`near_duplicates.Fingerprint`), if recorded.
+    fingerprint: Fingerprint | None = None
+
+    @property
+    def kind(self) -> str:
+        """`ngram` or `embedding`."""
+        return "ngram" if self.encoder is None else "embedding"
 
     @property
     def version(self) -> str:
@@ -144,11 +160,23 @@ class LocalModel:
     @property
     def n_features(self) -> int:
         """Width of the feature vector (all blocks side by side)."""
-        return sum(len(b.terms) for b in self.blocks)
+        return sum(len(b.terms) for b in self.blocks) + self.encoder_dimension
 
     def features(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """The feature matrix of raw ticket texts."""
-        return featurize(self.blocks, prepare(texts, self.glossary))
+        """The feature matrix of raw ticket texts (n-grams, then the sentence vector if any)."""
+        grams = featurize(self.blocks, prepare(texts, self.glossary))
+        if self.encoder is None:
+            return grams
+        from pipeline.classifiers.local.embeddings import load_encoder  # kind embedding only
+
+        vectors = load_encoder(self.encoder).encode(texts)
+        return join_embeddings(grams, vectors, self.encoder_weight)
+
+
+def join_embeddings(grams: sp.csr_matrix, vectors: np.ndarray, weight: float) -> sp.csr_matrix:
+    """N-gram features with the (weighted) sentence vectors as extra dense columns."""
+    dense = sp.csr_matrix(np.asarray(vectors, dtype=np.float32) * np.float32(weight))
+    return sp.hstack([grams, dense], format="csr")
 
 
 def prepare(texts: Sequence[str], glossary: Glossary | None) -> list[str]:

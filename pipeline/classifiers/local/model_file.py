@@ -17,7 +17,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,10 @@ from pipeline.classifiers.local.model import (
     LocalModel,
     ModelFileError,
 )
+from pipeline.classifiers.local.near_duplicates import Fingerprint
+
+if TYPE_CHECKING:
+    from pipeline.classifiers.local.embeddings import EncoderRef
 
 MAGIC = b"ticket-triage-local-model\n"
 FORMAT_VERSION = 1
@@ -81,6 +85,8 @@ def model_bytes(model: LocalModel) -> tuple[bytes, str]:
         if head is not None:
             arrays[f"{name}_weights"] = head.weights.astype(np.float32)
             arrays[f"{name}_bias"] = head.bias.astype(np.float32)
+    if model.fingerprint is not None:
+        arrays["training_rows"] = model.fingerprint.hashes.astype(np.uint64)
     payload = _npz(arrays)
     header: dict[str, Any] = {
         **model.info,
@@ -88,6 +94,8 @@ def model_bytes(model: LocalModel) -> tuple[bytes, str]:
         "format_version": FORMAT_VERSION,
         "blocks": [b.params() for b in model.blocks],
         "glossary": None if model.glossary is None else model.glossary.entries,
+        **_encoder_header(model),
+        **({"training_rows": model.fingerprint.rows} if model.fingerprint is not None else {}),
         **{
             f"{name}_head": None
             if head is None
@@ -101,6 +109,21 @@ def model_bytes(model: LocalModel) -> tuple[bytes, str]:
     header.update(sha256=digest, model_version=f"local-{digest[:12]}")
     line = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return MAGIC + line.encode() + b"\n" + payload, digest
+
+
+def _encoder_header(model: LocalModel) -> dict[str, Any]:
+    # Only models of kind embedding carry the key, so n-gram files keep their bytes and hash.
+    if model.encoder is None:
+        return {}
+    return {
+        "kind": model.kind,
+        "encoder": {
+            "package": model.encoder.package,
+            "version": model.encoder.version,
+            "dimension": model.encoder_dimension,
+            "weight": model.encoder_weight,
+        },
+    }
 
 
 def write_model(model: LocalModel, path: Path) -> str:
@@ -197,7 +220,8 @@ def _build(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> LocalModel:
         blocks.append(
             FeatureBlock(str(spec["name"]), str(spec["analyzer"]), (low, high), terms, idf)
         )
-    n_features = sum(len(b.terms) for b in blocks)
+    encoder, dimension, weight = _encoder(header.get("encoder"))
+    n_features = sum(len(b.terms) for b in blocks) + dimension
     category = _head(header, arrays, "category", n_features)
     if category is None or len(category.labels) < 2:
         raise ModelFileError("model has no category head with at least 2 labels")
@@ -210,10 +234,42 @@ def _build(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> LocalModel:
     ):
         raise ModelFileError("glossary must map terms to words")
     glossary = None if entries is None else Glossary(entries)
-    skip = {"format", "format_version", "blocks", "glossary"} | {
+    skip = {"format", "format_version", "blocks", "glossary", "kind", "encoder"} | {
         f"{head}_head" for head in ("category", "urgency", "sentiment")
     }
-    info = {k: v for k, v in header.items() if k not in skip | {"sha256", "model_version"}}
+    skip |= {"training_rows", "sha256", "model_version"}
+    info = {k: v for k, v in header.items() if k not in skip}
     urgency = _head(header, arrays, "urgency", n_features)
     sentiment = _head(header, arrays, "sentiment", n_features)
-    return LocalModel(blocks, category, urgency, info, glossary, sentiment=sentiment)
+    fingerprint = None
+    if "training_rows" in arrays:
+        hashes = _array(arrays, "training_rows", "u", 1).astype(np.uint64)
+        fingerprint = Fingerprint(hashes, int(header.get("training_rows", len(hashes))))
+    return LocalModel(
+        blocks,
+        category,
+        urgency,
+        info,
+        glossary,
+        sentiment=sentiment,
+        encoder=encoder,
+        encoder_dimension=dimension,
+        encoder_weight=weight,
+        fingerprint=fingerprint,
+    )
+
+
+def _encoder(spec: Any) -> tuple[EncoderRef | None, int, float]:
+    """The encoder a model of kind embedding names (package, version), its width and weight."""
+    if spec is None:
+        return None, 0, 1.0
+    if not isinstance(spec, dict) or not all(
+        isinstance(spec.get(k), str) for k in ("package", "version")
+    ):
+        raise ModelFileError("encoder must name a package and a version")
+    dimension, weight = int(spec["dimension"]), float(spec["weight"])
+    if not 0 < dimension <= 4096 or not 0.0 < weight < 1e3:
+        raise ModelFileError("encoder dimension or weight out of range")
+    from pipeline.classifiers.local.embeddings import EncoderRef
+
+    return EncoderRef(spec["package"], spec["version"]), dimension, weight

@@ -3,7 +3,8 @@
 Recipe: texts normalised (lower case, numbers and URLs as placeholders) and given the English
 words of the foreign support terms they hold (`language.Glossary`); word 1-2-grams and
 character 2-5-grams (within word boundaries), sublinear TF-IDF; one-vs-rest linear SVMs; one
-softmax temperature fitted on a held-back stratified split, which also gives `val_accuracy`.
+softmax temperature fitted on a held-back split (per label, each template on one side:
+`near_duplicates`), which also gives `val_accuracy` and the stored review threshold.
 The written model keeps the split's vocabulary, idf and temperature. Below 5,000 examples it
 refits its weights on every example (small sets gain most from the extra 20%, and refitting
 them is cheap), so `val_accuracy` slightly understates it; larger sets keep the validated
@@ -16,7 +17,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,24 +27,35 @@ from scipy.optimize import minimize_scalar
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
-from pipeline.classifiers.local.evaluation import score_predictions
+from pipeline.classifiers.local.evaluation import score_predictions, threshold_for_precision
 from pipeline.classifiers.local.feature_fitting import feature_budget, fit_blocks
 from pipeline.classifiers.local.labelled_examples import (
     LabelledExample,
     check_examples,
     data_fingerprint,
-    stratified_split,
 )
 from pipeline.classifiers.local.language import DEFAULT_GLOSSARY, Glossary
-from pipeline.classifiers.local.model import LinearHead, LocalModel, featurize, prepare, softmax
+from pipeline.classifiers.local.model import (
+    LinearHead,
+    LocalModel,
+    featurize,
+    join_embeddings,
+    prepare,
+    softmax,
+)
+from pipeline.classifiers.local.near_duplicates import Fingerprint, grouped_split
 from pipeline.classifiers.local.sentiment import rule_sentiment
 from pipeline.classifiers.local.urgency import rule_urgency
 from pipeline.domain.classification import Urgency
 
-RECIPE = "glossary-tfidf-word12-char25-linearsvc-temperature/2"
+# /3: the template-grouped split and the stored review threshold.
+RECIPE = "glossary-tfidf-word12-char25-linearsvc-temperature/3"
 MIN_URGENCY_EXAMPLES = 20
 LABEL_SMOOTHING = 0.005  # keeps a perfectly separated validation split from driving T to 0
 REFIT_BELOW = 5_000  # smaller sets are refit on every example after validation
+KINDS = ("ngram", "embedding")
+# Kind embedding: the sentence vector's scale beside the two unit-length n-gram blocks.
+ENCODER_WEIGHT = 1.0
 
 
 @dataclass
@@ -64,6 +76,16 @@ class TrainingReport:
     sentiment_rules_val_accuracy: float | None = None
     n_features: int = 0
     seconds: float = 0.0
+    kind: str = "ngram"
+    refit: bool = False  # the weights were refit on every example after validation
+    grouped_rows: int = 0  # rows sharing a template with another row, kept on one side
+    groups: int = 0
+    # The lowest confidence at which the held-back split's decisions reach the target precision.
+    target_precision: float | None = None
+    review_threshold: float | None = None
+    review_coverage: float | None = None
+    review_precision: float | None = None
+    val_rows: list[int] = field(default_factory=list)
 
 
 def fit_head(x: Any, targets: Sequence[str], seed: int = 0) -> LinearHead:
@@ -151,18 +173,27 @@ def train_model(
     seed: int = 0,
     glossary: Mapping[str, str] | None = DEFAULT_GLOSSARY,
     on_step: Callable[[str], None] | None = None,
+    kind: str = "ngram",
+    target_precision: float | None = 0.9,
 ) -> tuple[LocalModel, TrainingReport]:
     """Validate on a held-back split, then refit on all examples; the model is not yet saved.
 
-    `glossary` (foreign term -> English word) is stored in the model; None turns it off.
-    `on_step` is told each of TRAINING_STEPS as it begins (a progress display).
+    The split keeps every copy of a template on one side (`near_duplicates`). `glossary`
+    (foreign term -> English word) is stored in the model; None turns it off. `kind`
+    `embedding` adds the installed sentence encoder's vectors to the n-gram features.
+    `target_precision`: the model stores the lowest confidence at which the held-back
+    decisions are that precise, its review threshold. `on_step` is told each of
+    TRAINING_STEPS as it begins (a progress display).
     """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     step = on_step or (lambda _name: None)
     started = time.perf_counter()
     step(TRAINING_STEPS[0])
     labels = check_examples(examples)
-    train_idx, val_idx = stratified_split([e.category for e in examples], val_fraction, seed)
     texts = [e.text() for e in examples]
+    split = grouped_split(texts, [e.category for e in examples], val_fraction, seed)
+    train_idx, val_idx = split.train, split.val
     terms = None if glossary is None else Glossary(glossary)
     prepared = prepare(texts, terms)
     # Vocabulary and idf come from the training split only, so validation stays honest; the
@@ -171,16 +202,29 @@ def train_model(
     step(TRAINING_STEPS[1])
     blocks = fit_blocks([prepared[i] for i in train_idx], budget)
     features = featurize(blocks, prepared)
+    encoder = None
+    if kind == "embedding":
+        from pipeline.classifiers.local.embeddings import load_encoder
+
+        encoder = load_encoder()
+        features = join_embeddings(features, encoder.encode(texts), ENCODER_WEIGHT)
     step(TRAINING_STEPS[2])
     category, urgency = _heads(features, examples, train_idx, seed)
     step(TRAINING_STEPS[3])
     temperature, val_acc, val_f1, urgency_acc, rules_acc = 1.0, None, None, None, None
+    operating = None
     if val_idx:
         scores = category.scores(features[val_idx])
         truth = [examples[i].category for i in val_idx]
         temperature = fit_temperature(scores, np.array([category.labels.index(t) for t in truth]))
         result = score_predictions(truth, [category.labels[i] for i in scores.argmax(axis=1)])
         val_acc, val_f1 = result.accuracy, result.macro_f1
+        if target_precision is not None:
+            probabilities = softmax(scores / temperature)
+            chosen = probabilities.argmax(axis=1)
+            correct = [category.labels[j] == t for j, t in zip(chosen, truth, strict=True)]
+            confidence = probabilities[np.arange(len(truth)), chosen]
+            operating = threshold_for_precision(confidence, correct, target_precision)
         known = [i for i in val_idx if examples[i].urgency is not None]
         if known:
             truth = [str(examples[i].urgency) for i in known]
@@ -200,6 +244,10 @@ def train_model(
         features, examples, texts, (train_idx, val_idx), seed
     )
     model = LocalModel(blocks, category, urgency, {}, terms, sentiment=sentiment)
+    model.fingerprint = Fingerprint.of(texts)
+    if encoder is not None:
+        model.encoder, model.encoder_dimension = encoder.ref, encoder.dimension
+        model.encoder_weight = ENCODER_WEIGHT
     report = TrainingReport(
         labels=labels,
         trained_on=len(examples) if refit or not val_idx else len(train_idx),
@@ -215,6 +263,15 @@ def train_model(
         sentiment_rules_val_accuracy=sentiment_rules_acc,
         n_features=model.n_features,
         seconds=time.perf_counter() - started,
+        kind=kind,
+        refit=refit,
+        grouped_rows=split.grouped_rows,
+        groups=split.groups,
+        target_precision=target_precision,
+        review_threshold=None if operating is None else operating.threshold,
+        review_coverage=None if operating is None else operating.coverage,
+        review_precision=None if operating is None else operating.precision,
+        val_rows=list(val_idx),
     )
     model.info = {
         "recipe": RECIPE,
@@ -226,6 +283,10 @@ def train_model(
             "numpy": np.__version__,
             "scipy": scipy.__version__,
         },
-        "validation": {k: v for k, v in asdict(report).items() if k not in ("labels", "seconds")},
+        "validation": {
+            k: v for k, v in asdict(report).items() if k not in ("labels", "seconds", "val_rows")
+        },
+        # What the local classifier sends to review below (None: the configured threshold).
+        "review_threshold": report.review_threshold,
     }
     return model, report

@@ -171,10 +171,9 @@ def test_idle_session_expires(browser: FlaskClient, store: TicketStore, monkeypa
 
 
 def test_revoked_key_ends_its_session(api: Flask, store: TicketStore) -> None:
-    api.extensions["triage"].keys._cache_s = 0  # the cache window, shortened to now
     browser = api.test_client()
     sign_in(browser, mint(store, Role.reviewer, "gone"))
-    revoke_key(store, "gone")
+    revoke_key(store, "gone", api.extensions["triage"].keys.changes)  # seen at once, no window
     response = browser.get("/console/review")
     assert response.status_code == 302 and "/console/login" in response.location
 

@@ -30,7 +30,7 @@ from pipeline.domain.classification import TicketText, Urgency
 from pipeline.ports import Classifier
 
 # The repository is checked out next to `shared/`.
-BITEXT = Path(__file__).resolve().parents[3].parent / "shared/data/bitext/bitext-v1.jsonl"
+BITEXT = Path(__file__).resolve().parents[4].parent / "shared/data/bitext/bitext-v1.jsonl"
 GIBBERISH = ["qwxz vbnm plok", "zzzz yyyy xxxx", "lorem ipsum dolor sit amet", "ok", "?!?!", ""]
 
 

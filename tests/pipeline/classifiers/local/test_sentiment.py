@@ -74,6 +74,10 @@ def test_export_labels_map_onto_five_levels(label: object, expected: Sentiment |
     assert normalise_sentiment(label) is expected
 
 
+def _word(i: int) -> str:
+    return "".join(chr(97 + (i * 7 + 3 * k) % 26) for k in range(4)) + "x"
+
+
 def _examples(with_sentiment: bool) -> list[LabelledExample]:
     # A vocabulary the rules do not know ("grr", "yay") so only a learned head can read it.
     rows = []
@@ -84,7 +88,9 @@ def _examples(with_sentiment: bool) -> list[LabelledExample]:
             )
             rows.append(
                 LabelledExample(
-                    description=f"{words} number {i} {mood}",
+                    # A word of its own per row: copies of one template would be grouped
+                    # on one side of the validation split.
+                    description=f"{words} {_word(i)} {mood}",
                     category=category,
                     sentiment=sentiment if with_sentiment else None,
                 )

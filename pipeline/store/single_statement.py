@@ -1,0 +1,76 @@
+"""PostgreSQL: a guarded move and the rows that explain it, sent as one statement.
+
+`WITH moved AS (UPDATE tickets ... RETURNING id) INSERT INTO audit_events ... SELECT ... FROM
+moved`: the UPDATE's guard decides whether the audit event (and a delivery record) is written,
+in one statement, which PostgreSQL runs atomically on its own. Sent on an autocommit
+connection it needs no BEGIN and no COMMIT: one round trip where a transaction takes four or
+five. SQLite cannot put DML in a CTE: it keeps the transaction (`transitions.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CTE, Insert, Table, Update, cast, insert, literal, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.orm import Session
+
+from pipeline.domain.changes import DeliveryAttempt
+from pipeline.domain.lifecycle import Stage
+from pipeline.store.deliveries import DELIVERIES, DELIVERY_KEY, delivery_values
+from pipeline.store.guarded import AUDIT_EVENTS, TICKETS
+from pipeline.store.schema import utcnow
+
+
+def audit_row(
+    stage: Stage,
+    event: str,
+    detail: Mapping[str, Any] | None,
+    *,
+    attempt: int,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """An audit event's columns, but for its ticket id (taken from the moved row)."""
+    return {
+        "stage": stage.value,
+        "event": event,
+        "detail": dict(detail or {}),
+        "attempt": attempt,
+        "created_at": at or utcnow(),
+    }
+
+
+def _from_moved(table: Table, values: Mapping[str, Any], moved: CTE) -> Any:
+    # Typed parameters: in INSERT ... SELECT PostgreSQL does not infer them from the target.
+    columns = [cast(literal(v, table.c[k].type), table.c[k].type) for k, v in values.items()]
+    return select(moved.c.id, *columns)
+
+
+def move_with_audit(
+    session: Session,
+    query: Update,
+    audit: Mapping[str, Any],
+    delivery: DeliveryAttempt | None = None,
+) -> bool:
+    """Run the guarded UPDATE with its audit event (and delivery upsert) as one statement.
+
+    True when the ticket moved (the UPDATE matched), and then every row was written with it.
+    """
+    moved = query.returning(TICKETS.c.id).cte("moved")
+    statement: Insert = (
+        insert(AUDIT_EVENTS)
+        .from_select(["ticket_id", *audit], _from_moved(AUDIT_EVENTS, audit, moved))
+        .returning(AUDIT_EVENTS.c.ticket_id)
+    )
+    if delivery is not None:
+        values, on_conflict = delivery_values(delivery)
+        values.pop("ticket_id")
+        upsert = (
+            postgresql_insert(DELIVERIES)
+            .from_select(["ticket_id", *values], _from_moved(DELIVERIES, values, moved))
+            .on_conflict_do_update(index_elements=DELIVERY_KEY, set_=on_conflict)
+        )
+        statement = statement.add_cte(upsert.cte("delivered"))
+    return session.execute(statement).first() is not None

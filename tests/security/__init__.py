@@ -1,0 +1,1 @@
+"""The attack suite: every class of issue 19 against a real `triage api` process."""
