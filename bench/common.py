@@ -33,7 +33,8 @@ REDIS_PORT = 6379
 REDIS_CANDIDATE_DBS = (6, 5, 4, 3, 2, 1)
 # Read once by every product process of a run (any value works: keys are minted with it).
 API_KEY_PEPPER = "bench-pepper-not-a-secret"
-PACKAGES: tuple[str, ...] = ("flask", "gunicorn", "celery", "kombu", "redis", "sqlalchemy")
+PACKAGES: tuple[str, ...] = ("flask", "granian", "gunicorn", "celery", "kombu", "redis")
+PACKAGES += ("sqlalchemy",)
 PACKAGES += ("psycopg", "google-genai", "pydantic")
 
 _STARTED = time.monotonic()

@@ -1,6 +1,6 @@
-"""Ingest bench: POST /tickets under gunicorn, ours against a bare endpoint and a minimal one.
+"""Ingest bench: POST /tickets under granian, ours against a bare endpoint and a minimal one.
 
-All three run under the same gunicorn settings (gthread, WORKERS x THREADS) on the same
+All three run under the same granian settings (WSGI, WORKERS x THREADS) on the same
 PostgreSQL and Redis, and get the same load (`run_load`: a closed loop of 32 keep-alive
 connections on asyncio, raw HTTP/1.1, one thread; a valid ticket with the API key and a unique
 external_id per request). Rounds are interleaved (ours, minimal,
@@ -41,12 +41,14 @@ from bench.common import (
     sqlalchemy_url,
 )
 from bench.processes import Service, cpu_seconds, quit_all, start_service, wait_http
+from triage_cli.servers import HEADER_READ_TIMEOUT_MS
 
 # `triage api`'s defaults, which also measured best here (see BENCHMARKS.md); env overrides
 # make a sweep easy: BENCH_API_WORKERS=4 BENCH_API_THREADS=4 python -m bench ingest.
 WORKERS = int(os.environ.get("BENCH_API_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_API_THREADS", "8"))
 CONNECTIONS = 32
+
 SYSTEMS = ("ours", "minimal", "bare")
 
 
@@ -139,19 +141,21 @@ def start_servers(dsn: str, log_dir: Path, stack: ExitStack) -> dict[str, tuple[
             metrics = tempfile.mkdtemp(prefix="metrics-api-", dir=log_dir)
             env = product_env(dsn, PROMETHEUS_MULTIPROC_DIR=metrics)
             argv = [PYTHON, "-m", "triage_cli", "api", bind, *sizes]
-        else:  # exactly the options `triage api` gives its GunicornServer
+        else:  # exactly the server settings `triage api` gives granian (triage_cli/servers.py)
             env = {"BENCH_DSN": dsn, "BENCH_REDIS_URL": redis_url()}
-            argv = [PYTHON, "-m", "gunicorn", f"bench.baselines.apps:{name}", bind, *sizes]
-            argv += ["--worker-class=gthread", "--graceful-timeout=30", "--timeout=60"]
-            argv += [f"--control-socket={log_dir / name}.ctl"]
+            argv = [PYTHON, "-m", "granian", "--interface=wsgi", "--http=1", f"--host={HOST}"]
+            argv += [f"--port={ports[name]}", f"--workers={WORKERS}"]
+            argv += [f"--blocking-threads={THREADS}"]
+            argv += [f"--http1-header-read-timeout={HEADER_READ_TIMEOUT_MS}"]
+            argv += [f"bench.baselines.apps:{name}"]
         service = start_service(f"api-{name}", argv, env, log_dir)
         servers[name] = (service, f"http://{HOST}:{ports[name]}")
     # Nothing is in flight once the runs are over: a quick shutdown, all three at once.
     stack.callback(quit_all, [service for service, _ in servers.values()])
     for name, (service, url) in servers.items():
         wait_http(f"{url}/healthz", service, timeout=120)
-        # Another process could have taken the port: only our own gunicorn says it listens there.
-        if f"Listening at: {url} " not in service.tail(20_000):
+        # Another process could have taken the port: only our own server says it listens there.
+        if f"Listening at: {url}\n" not in service.tail(20_000):
             raise RuntimeError(f"{name} is not the server listening at {url}:\n{service.tail()}")
     return servers
 
@@ -220,7 +224,7 @@ def run_ingest(quick: bool, log_dir: Path, dsn: str, profile: bool = False) -> d
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in SYSTEMS}
     out: dict[str, Any] = {}
     with ExitStack() as stack:
-        say(f"ingest: starting ours, minimal and bare under gunicorn ({WORKERS} x {THREADS})")
+        say(f"ingest: starting ours, minimal and bare under granian ({WORKERS} x {THREADS})")
         servers = start_servers(dsn, log_dir, stack)
         say("ingest: warm-up, all three at once (pools, caches, lazy imports)")
         with ThreadPoolExecutor(len(servers)) as pool:
@@ -241,10 +245,10 @@ def run_ingest(quick: bool, log_dir: Path, dsn: str, profile: bool = False) -> d
                     f"p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms"
                 )
                 trim_queues()
-        if profile:  # an extra load run with py-spy on each gunicorn worker (not measured)
+        if profile:  # an extra load run with py-spy on each server worker (not measured)
             service, url = servers["ours"]
             length = max(seconds, 8)
-            say(f"ingest ours: profiling its gunicorn workers with py-spy for {length:.0f} s")
+            say(f"ingest ours: profiling its server workers with py-spy for {length:.0f} s")
             workers = [pid for pid in service.pids() if pid != service.pid]
             recordings = profiling.record(workers, length, log_dir, "ingest")
             run_load(url, length + 1, key, "profile", CONNECTIONS)
@@ -261,7 +265,7 @@ def run_ingest(quick: bool, log_dir: Path, dsn: str, profile: bool = False) -> d
     ratios["cpu_per_request_vs_minimal"] = ratio(ours[cpu], results["minimal"][cpu])
     met = (ratios["rps_vs_minimal"] or 0) >= 1.0 and (ratios["p99_vs_minimal"] or 99) <= 1.5
     settings = {
-        "gunicorn": f"{WORKERS} workers x {THREADS} threads (gthread), same for all three",
+        "gunicorn": f"granian, {WORKERS} workers x {THREADS} threads (WSGI), same for all three",
         "load": f"{TOOL}, {CONNECTIONS} connections, {seconds:.0f} s per round, "
         f"{rounds} interleaved round(s), median round reported",
         "body": "valid ticket JSON, X-API-Key, unique external_id per request",

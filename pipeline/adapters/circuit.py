@@ -70,7 +70,10 @@ class RedisCircuitBreaker:
             raise CircuitOpen(f"circuit open for {department}", retry_after=remaining_ms / 1000)
 
     def record_success(self, department: str) -> None:
-        self._redis.delete(f"{self.PREFIX}:failures:{department}")
+        # A success anywhere closes the shared circuit too (one DEL, one round trip).
+        self._redis.delete(
+            f"{self.PREFIX}:failures:{department}", f"{self.PREFIX}:open:{department}"
+        )
 
     def record_failure(self, department: str) -> None:
         key = f"{self.PREFIX}:failures:{department}"

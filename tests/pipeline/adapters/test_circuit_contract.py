@@ -131,12 +131,6 @@ def test_a_redis_success_resets_the_count() -> None:
     assert is_open(breaker, "finance")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (issue 20): RedisCircuitBreaker.record_success deletes the failure count but "
-    "not the open key, so a success does not close an open shared circuit (the Protocol says "
-    "it closes it; the in-memory breaker does)",
-)
 def test_a_success_closes_an_open_redis_circuit() -> None:
     breaker = RedisCircuitBreaker(fakeredis.FakeRedis(), threshold=1, cooldown_s=60)
     breaker.record_failure("finance")
