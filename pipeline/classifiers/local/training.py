@@ -48,8 +48,10 @@ from pipeline.classifiers.local.sentiment import rule_sentiment
 from pipeline.classifiers.local.urgency import rule_urgency
 from pipeline.domain.classification import Urgency
 
-# /3: the template-grouped split and the stored review threshold.
-RECIPE = "glossary-tfidf-word12-char25-linearsvc-temperature/3"
+# /3: the template-grouped split and the stored review threshold; /4: its fingerprint.
+# Bump the suffix whenever what a model file holds changes (features, heads, the template
+# key of its training-row fingerprint): cached default models of an older recipe retrain.
+RECIPE = "glossary-tfidf-word12-char25-linearsvc-temperature/4"
 MIN_URGENCY_EXAMPLES = 20
 LABEL_SMOOTHING = 0.005  # keeps a perfectly separated validation split from driving T to 0
 REFIT_BELOW = 5_000  # smaller sets are refit on every example after validation

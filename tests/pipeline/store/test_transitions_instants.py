@@ -70,9 +70,7 @@ def test_a_sweep_claims_at_its_boundaries_on_one_instant(sql: TicketStore) -> No
     stuck = submit(sql, external_id="stuck")
     edge = submit(sql, external_id="edge")
     due = submit(sql, external_id="due")
-    force_status(
-        sql, stuck, TicketStatus.classified, updated_at=instant - timedelta(seconds=61.37)
-    )
+    force_status(sql, stuck, TicketStatus.classified, updated_at=instant - timedelta(seconds=61.37))
     force(sql, edge, updated_at=instant - timedelta(seconds=60))  # exactly at the deadline
     force(sql, due, next_attempt_at=instant)  # due exactly now
     with pytest.MonkeyPatch.context() as patch:
