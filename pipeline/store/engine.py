@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -119,3 +119,13 @@ class Sessions:
         """A session for reads that need no common snapshot (each runs on its own)."""
         with self._lookups() as session:
             yield session
+
+    def writes(self, statements: int) -> AbstractContextManager[Session]:
+        """A session for `statements` self-contained writes (single_statement.write_move).
+
+        On PostgreSQL one such write is its own transaction (autocommit: no BEGIN, no COMMIT);
+        more than one, or any write on SQLite (its BEGIN is ours), gets a transaction.
+        """
+        if statements == 1 and self.engine.dialect.name != "sqlite":
+            return self.lookup()
+        return self.transaction()

@@ -4,7 +4,9 @@
 moved`: the UPDATE's guard decides whether the audit event (and a delivery record) is written,
 in one statement, which PostgreSQL runs atomically on its own. Sent on an autocommit
 connection it needs no BEGIN and no COMMIT: one round trip where a transaction takes four or
-five. SQLite cannot put DML in a CTE: it keeps the transaction (`transitions.py`).
+five. SQLite cannot put DML in a CTE: `write_move` sends it the same rows as three statements in
+the caller's transaction. Either way the named state change (`transitions.py`) builds its
+UPDATE and audit row once, for both.
 """
 
 from __future__ import annotations
@@ -19,8 +21,14 @@ from sqlalchemy.orm import Session
 
 from pipeline.domain.changes import DeliveryAttempt
 from pipeline.domain.lifecycle import Stage
-from pipeline.store.deliveries import DELIVERIES, DELIVERY_KEY, delivery_values
+from pipeline.store.deliveries import (
+    DELIVERIES,
+    DELIVERY_KEY,
+    delivery_values,
+    save_delivery_attempt,
+)
 from pipeline.store.guarded import AUDIT_EVENTS, TICKETS
+from pipeline.store.guarded import moved as ran
 from pipeline.store.schema import utcnow
 
 
@@ -74,3 +82,25 @@ def move_with_audit(
         )
         statement = statement.add_cte(upsert.cte("delivered"))
     return session.execute(statement).first() is not None
+
+
+def write_move(
+    session: Session,
+    ticket_id: str,
+    query: Update,
+    audit: Mapping[str, Any],
+    delivery: DeliveryAttempt | None = None,
+) -> bool:
+    """The guarded UPDATE, then (only if it matched) its audit event and delivery record.
+
+    PostgreSQL: one statement (`move_with_audit`). SQLite: the UPDATE, the delivery upsert and
+    the audit INSERT in the caller's transaction (Sessions.writes gives one).
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return move_with_audit(session, query, audit, delivery)
+    if not ran(session, query):
+        return False
+    if delivery is not None:
+        save_delivery_attempt(session, delivery)
+    session.execute(insert(AUDIT_EVENTS).values(ticket_id=ticket_id, **audit))
+    return True

@@ -36,7 +36,7 @@ from pipeline.store.deliveries import save_delivery_attempt
 from pipeline.store.engine import Sessions
 from pipeline.store.guarded import TICKETS, append_audit, guarded_update, moved
 from pipeline.store.schema import AuditEventRow, TicketRow, utcnow
-from pipeline.store.single_statement import audit_row, move_with_audit
+from pipeline.store.single_statement import audit_row, write_move
 
 PENDING_STATUSES = tuple(status.value for status in NEXT_STAGE)
 CLOSED_STATUSES = (TicketStatus.done, TicketStatus.needs_review)
@@ -98,25 +98,14 @@ class TicketTransitions(Sessions):
 
     def mark_classified(self, classified: ClassifiedTicket, *, attempt: int) -> bool:
         """received → classified with the decision; audit `classified`."""
-        if self.engine.dialect.name == "sqlite":
-            return bool(self.mark_classified_many([classified], attempt=attempt))
-        query = guarded_update(
-            classified.ticket_id,
-            Move.classify,
-            TicketStatus.received,
-            fields.classified_fields(classified),
-            to=TicketStatus.classified,
-        )
-        audit = audit_row(Stage.classify, "classified", classified.detail, attempt=attempt)
-        with self.lookup() as session:  # autocommit: the one statement is its transaction
-            return move_with_audit(session, query, audit)
+        return bool(self.mark_classified_many([classified], attempt=attempt))
 
     def mark_classified_many(
         self, classified: Sequence[ClassifiedTicket], *, attempt: int
     ) -> list[str]:
         """`mark_classified` for a group in one transaction; the ids that moved, in order."""
         done: list[str] = []
-        with self.transaction() as session:
+        with self.writes(len(classified)) as session:
             for one in classified:
                 query = guarded_update(
                     one.ticket_id,
@@ -125,15 +114,8 @@ class TicketTransitions(Sessions):
                     fields.classified_fields(one),
                     to=TicketStatus.classified,
                 )
-                if moved(session, query):
-                    append_audit(
-                        session,
-                        one.ticket_id,
-                        Stage.classify,
-                        "classified",
-                        one.detail,
-                        attempt=attempt,
-                    )
+                audit = audit_row(Stage.classify, "classified", one.detail, attempt=attempt)
+                if write_move(session, one.ticket_id, query, audit):
                     done.append(one.ticket_id)
         return done
 
@@ -195,23 +177,9 @@ class TicketTransitions(Sessions):
             fields.routed_fields(routed),
             to=TicketStatus.routed,
         )
-        if self.engine.dialect.name != "sqlite":
-            audit = audit_row(Stage.route, routed.event, routed.detail(), attempt=attempt)
-            with self.lookup() as session:  # autocommit: the one statement is its transaction
-                return move_with_audit(session, query, audit, routed.delivery_attempt())
-        with self.transaction() as session:
-            if not moved(session, query):
-                return False
-            save_delivery_attempt(session, routed.delivery_attempt())
-            append_audit(
-                session,
-                routed.ticket_id,
-                Stage.route,
-                routed.event,
-                routed.detail(),
-                attempt=attempt,
-            )
-        return True
+        audit = audit_row(Stage.route, routed.event, routed.detail(), attempt=attempt)
+        with self.writes(1) as session:
+            return write_move(session, routed.ticket_id, query, audit, routed.delivery_attempt())
 
     def close(self, ticket_id: str, *, attempt: int) -> Closed:
         """routed → done or needs_review (lifecycle.final_status); audit `closed`."""
