@@ -184,7 +184,7 @@ def stage_durations_ms(
 
     `ends_by_event` is (event, created_at) of the trail's events, oldest first.
     """
-    ends = {"received": received_at}
+    ends: dict[str, datetime] = {}
     for event, created_at in ends_by_event:  # the last success of each stage counts (replays)
         if event in STAGE_END_EVENTS:
             ends[STAGE_END_EVENTS[event]] = created_at
