@@ -62,9 +62,10 @@ def job_counts(db: Any) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def worker_command(dsn: str, stubs: Stubs, log_dir: Path, **extra: str) -> list[Any]:
-    """`triage worker --queues backfill` with its defaults and the local classifier."""
+def worker_command(dsn: str, stubs: Stubs, log_dir: Path, *options: str, **extra: str) -> list[Any]:
+    """`triage worker --queues backfill` (its defaults, or `options`), the local classifier."""
     argv = [PYTHON, "-m", "triage_cli", "worker", "--queues", "backfill", "--metrics-port", "0"]
+    argv += list(options)
     env = our_env(dsn, stubs, log_dir, "worker-history", TRIAGE_CLASSIFIER="local", **extra)
     return [argv, env]
 
@@ -170,6 +171,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--profile", type=float, default=0.0, help="py-spy seconds")
     parser.add_argument("--group-size", type=int, default=None, help="TRIAGE_BACKFILL_GROUP_SIZE")
+    parser.add_argument("--pool", default=None, help="the worker's --pool (default: its own)")
+    parser.add_argument("--concurrency", type=int, default=None, help="the worker's --concurrency")
     args = parser.parse_args()
     log_dir = ROOT / "bench" / "out" / "run-history"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -185,7 +188,9 @@ def main() -> None:
 
         open_store(Settings(database_url=sqlalchemy_url(dsn))).engine.dispose()  # migrate
         group = {"TRIAGE_BACKFILL_GROUP_SIZE": str(args.group_size)} if args.group_size else {}
-        argv, env = worker_command(dsn, stubs, log_dir)
+        options = [*(["--pool", args.pool] if args.pool else [])]
+        options += ["--concurrency", str(args.concurrency)] if args.concurrency else []
+        argv, env = worker_command(dsn, stubs, log_dir, *options)
         worker = start_service("worker-history", argv, env, log_dir)
         stack.callback(quit_all, [worker])
         worker.wait_log(" ready.", 120)

@@ -13,6 +13,7 @@ from triage_cli.backfill import backfill
 from triage_cli.doctor import doctor
 from triage_cli.evaluate import eval_command
 from triage_cli.keys import keys
+from triage_cli.maintenance import purge, replay
 from triage_cli.preflight import TriageGroup, warn_unknown_settings
 from triage_cli.receiver import receiver
 from triage_cli.retriage import retriage_command
@@ -113,18 +114,36 @@ def api(
 
 @main.command()
 @click.option("--queues", default="live,backfill", show_default=True)
-@click.option("--pool", default="threads", show_default=True, help="prefork, threads, solo, gevent")
-@click.option("--concurrency", default=8, show_default=True)
+@click.option(
+    "--pool",
+    default=None,
+    help="prefork, threads, solo, gevent  [default: prefork for --queues backfill, else threads]",
+)
+@click.option(
+    "--concurrency",
+    type=int,
+    default=None,
+    help="[default: one process per core for a prefork backfill worker, else 8]",
+)
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.option("--metrics-port", default=9808, show_default=True, help="Prometheus port; 0: off")
-def worker(queues: str, pool: str, concurrency: int, loglevel: str, metrics_port: int) -> None:
+def worker(
+    queues: str, pool: str | None, concurrency: int | None, loglevel: str, metrics_port: int
+) -> None:
     """Run a Celery worker for the pipeline's stages."""
     import os
 
     from pipeline.wiring import Services
     from triage_cli.preflight import preflight
-    from triage_cli.servers import prepare_metrics_dir, serve_worker_metrics, worker_argv
+    from triage_cli.servers import (
+        prepare_metrics_dir,
+        serve_worker_metrics,
+        worker_argv,
+        worker_pool,
+    )
     from workers.celery_app import default_app
+
+    pool, concurrency = worker_pool(queues, pool, concurrency)
 
     app = default_app()  # the same app (and configuration) as `celery -A workers worker`
     settings: Settings = app.triage_settings
@@ -220,74 +239,8 @@ main.add_command(eval_command)
 main.add_command(run_command)
 main.add_command(receiver)
 main.add_command(retriage_command)
-
-
-@main.command()
-@click.option(
-    "--status",
-    default="failed",
-    show_default=True,
-    type=click.Choice(["failed", "needs_review", "done"]),
-)
-@click.option("--since", default=None, help="only tickets updated at or after (ISO 8601)")
-@click.option("--category", default=None, help="only tickets of this category")
-def replay(status: str, since: str | None, category: str | None) -> None:
-    """Resume finished tickets from the stage that failed (new delivery generation)."""
-    from collections import Counter
-    from datetime import UTC, datetime
-
-    from pipeline.domain.lifecycle import TicketStatus
-    from pipeline.operations.replay import reopen_matching
-    from workers.celery_app import default_app, services_for
-    from workers.chains import enqueue_after_commit
-
-    app = default_app()
-    configure_logging(app.triage_settings)
-    cutoff = None
-    if since is not None:
-        try:
-            cutoff = datetime.fromisoformat(since)
-        except ValueError:
-            raise click.BadParameter("use ISO 8601", param_hint="--since") from None
-        cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
-    reopened = reopen_matching(
-        services_for(app).store,
-        status=TicketStatus(status),
-        since=cutoff,
-        category=category,
-        actor="cli:replay",
-    )
-    from triage_cli.progress import summary, tracking
-
-    published = 0
-    with tracking("replay", total=len(reopened), unit="tickets") as bar:
-        for done, r in enumerate(reopened, start=1):
-            published += enqueue_after_commit(app, r.ticket_id, start=r.stage, queue=r.queue)
-            bar.update(count=done)
-    by_stage = Counter(r.stage.value for r in reopened)
-    detail = ", ".join(f"{n} from {stage}" for stage, n in sorted(by_stage.items())) or "none"
-    summary(
-        f"replayed {len(reopened)} {status} tickets ({detail}); {published} enqueued, "
-        f"{len(reopened) - published} left for the sweeper"
-    )
-
-
-@main.command()
-@click.option("--before", required=True, help="ISO date: purge finished tickets received before")
-def purge(before: str) -> None:
-    """Remove ticket text older than a retention date; the audit skeleton stays."""
-    from datetime import UTC, datetime
-
-    from pipeline.operations.retention import purge_before
-    from pipeline.wiring import open_store
-
-    try:
-        cutoff = datetime.fromisoformat(before)
-    except ValueError:
-        raise click.BadParameter("use an ISO date like 2026-01-31", param_hint="--before") from None
-    cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
-    count = purge_before(open_store(Settings()), cutoff, actor="cli:purge")
-    click.echo(f"purged the text of {count} tickets received before {cutoff.isoformat()}")
+main.add_command(replay)
+main.add_command(purge)
 
 
 @main.group()

@@ -132,6 +132,22 @@ def run_granian(*, bind: str, workers: int, threads: int) -> None:
     ).serve()
 
 
+def worker_pool(queues: str, pool: str | None, concurrency: int | None) -> tuple[str, int]:
+    """The pool and concurrency a worker runs with when its options leave them out.
+
+    A worker of the backfill queue alone is CPU-bound (the local model and bulk statements
+    hold the GIL): a process per core. Any worker of live tickets waits on LLMs and
+    departments: 8 threads.
+    """
+    import os
+
+    backfill_only = {q.strip() for q in queues.split(",") if q.strip()} == {"backfill"}
+    chosen = pool or ("prefork" if backfill_only else "threads")
+    if concurrency is not None:
+        return chosen, concurrency
+    return chosen, (os.cpu_count() or 1) if chosen == "prefork" and backfill_only else 8
+
+
 def worker_argv(queues: str, pool: str, concurrency: int, loglevel: str) -> list[str]:
     """Celery worker arguments for our options (task events stay off until Flower asks)."""
     return [
