@@ -41,7 +41,7 @@ _PHONE_CUE = re.compile(
 # An identifier the customer labelled as such is not a phone number.
 _ID_LABEL = re.compile(
     r"(?:\b(?:order|invoice|ticket|ref|reference|case|tracking|account|customer|contract|id)"
-    r"\s*(?:number|no\.?|nr\.?|num\.?)?\s*[:#]?|#)\s*$",
+    r"\s{0,3}(?:number|no\.?|nr\.?|num\.?)?\s{0,3}[:#]?|#)\s{0,3}$",
     re.IGNORECASE,
 )
 _DATE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$")
@@ -67,31 +67,38 @@ def _mask_iban(match: re.Match[str]) -> str:
     return match.group()
 
 
-def _card_span(groups: list[str]) -> tuple[int, int] | None:
-    """The widest run of whole groups holding 13-19 digits that passes Luhn, if any."""
-    best: tuple[int, int] | None = None
+def _card_spans(groups: list[str]) -> list[tuple[int, int]]:
+    """Non-overlapping runs of whole groups, 13-19 digits passing Luhn; widest first, leftmost."""
+    spans: list[tuple[int, int]] = []
+    free = 0  # the first group no card found so far holds
     for start in range(len(groups)):
+        if start < free:
+            continue
+        widest: int | None = None
         digits = ""
         for end in range(start, len(groups)):
             digits += groups[end]
             if len(digits) > 19:
                 break
-            wider = best is None or end - start > best[1] - best[0]
-            if len(digits) >= 13 and wider and luhn_ok(digits):
-                best = (start, end)
-    return best
+            if len(digits) >= 13 and luhn_ok(digits):
+                widest = end
+        if widest is not None:
+            spans.append((start, widest))
+            free = widest + 1
+    return spans
 
 
 def _mask_card(match: re.Match[str]) -> str:
     parts = re.split(r"([ -])", match.group())
     groups, seps = parts[0::2], parts[1::2]
-    span = _card_span(groups)
-    if span is None:
-        return match.group()
-    start, end = span
-    before = "".join(g + s for g, s in zip(groups[:start], seps[:start], strict=True))
-    after = "".join(s + g for s, g in zip(seps[end:], groups[end + 1 :], strict=True))
-    return before + "[card]" + after
+    card_of = {i: start for start, end in _card_spans(groups) for i in range(start, end + 1)}
+    out = ["[card]" if 0 in card_of else groups[0]]
+    for i in range(1, len(groups)):
+        if i in card_of and card_of.get(i - 1) == card_of[i]:
+            continue  # the rest of a card already written as [card]
+        out.append(seps[i - 1])
+        out.append("[card]" if i in card_of else groups[i])
+    return "".join(out)
 
 
 def _mask_phones(text: str) -> tuple[str, bool]:
@@ -100,10 +107,11 @@ def _mask_phones(text: str) -> tuple[str, bool]:
     masked = False
     for match in _PHONE.finditer(text):
         candidate = match.group()
-        digits = sum(c.isdigit() for c in candidate)
         # Short runs are order numbers, amounts, codes: a phone number has 8 (9 without a
-        # country code) to 15 digits.
+        # country code) to 15 digits, not counting the 00 that dials out as + does.
+        digits = sum(c.isdigit() for c in candidate.removeprefix("00"))
         plausible = (8 if candidate.startswith(("+", "00")) else 9) <= digits <= 15
+        # Cue and label each span at most 30 characters: a 40-character window sees them whole.
         before = text[max(0, match.start() - 40) : match.start()]
         cue = _PHONE_CUE.search(before)
         labelled = not cue and _ID_LABEL.search(before)
