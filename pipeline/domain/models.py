@@ -143,16 +143,15 @@ class TicketSubmission(BaseModel):
 
 
 def _holds_nul(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
+    pending = [value]
+    for item in pending:  # grows as containers open: each nested value is visited once
         if isinstance(item, str) and "\x00" in item:
             return True
         if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            pending.extend(item.keys())
+            pending.extend(item.values())
         elif isinstance(item, list):
-            stack.extend(item)
+            pending.extend(item)
     return False
 
 
