@@ -8,7 +8,8 @@ every test file whose tests ran it (with their conftest.py files). A module is t
 its source, or one of those test files, differs from the record (or is gone), or when the
 module has no record yet or an incomplete one (mutants never run). Touched modules are
 mutated (mutmut, 2 cores) against their covering tests only, in a scratch copy under /tmp;
-the gate fails when one of them kills fewer than `--bar` of its non-equivalent mutants. It
+the gate fails when one of them kills fewer than `--bar` of its non-equivalent mutants, or
+leaves a survivor the record did not have (one not listed in equivalents.toml). It
 is bounded: modules are taken in order of their recorded mutation time until `--budget`
 (TRIAGE_MUTATION_BUDGET_S, default 1200 s) would be exceeded; the rest are printed as
 skipped (CI never rewrites state.json, so they stay touched for the next run), and a run
@@ -29,6 +30,7 @@ from mutation.run import (
     BAR,
     HERE,
     ROOT,
+    ModuleResult,
     listed_modules,
     mutate,
     mutmut_config,
@@ -83,6 +85,29 @@ def plan(
         else:
             skipped.append(module)
     return chosen, skipped
+
+
+def failures(
+    results: list[ModuleResult], state: dict[str, dict[str, object]], bar: float
+) -> list[str]:
+    """Why the gate fails: a module under the bar, or with a survivor the record did not have.
+
+    Every survivor `make mutate` left is killed or listed in equivalents.toml, so a new one is
+    a rule no test guards any more (an assertion deleted, a branch added untested), even when
+    the module's rate stays above the bar.
+    """
+    found: list[str] = []
+    for r in results:
+        recorded = (state.get(r.path) or {}).get("survived", 0)
+        allowed = int(recorded) if isinstance(recorded, int) else 0
+        if r.rate < bar:
+            found.append(f"{r.path}: rate {r.rate:.3f} < {bar:.2f}")
+        elif r.survived + r.timeout > allowed:
+            found.append(
+                f"{r.path}: {r.survived + r.timeout} surviving mutants not in "
+                f"mutation/equivalents.toml (recorded: {allowed}); rate {r.rate:.3f}"
+            )
+    return found
 
 
 def covering_test_paths(modules: list[str], state: dict[str, dict[str, object]]) -> list[str]:
@@ -151,17 +176,15 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"mutation gate: {time.monotonic() - started:.0f} s")
     print(summary_line(results))
-    under = [r for r in results if r.rate < args.bar]
-    for r in under:
-        print(
-            f"mutation gate: FAIL {r.path}: rate {r.rate:.3f} < {args.bar:.2f} "
-            f"({r.survived} survived, {r.timeout} timed out)"
-        )
+    failed = failures(results, state, args.bar)
+    for reason in failed:
+        print(f"mutation gate: FAIL {reason}")
+    for r in results:
         for name, diff in list(r.survivors.items())[:10]:
             print(f"--- {name}\n{diff.strip()}")
-    if under:
+    if failed:
         return 1
-    print(f"mutation gate: every touched module at or above {args.bar:.2f}")
+    print(f"mutation gate: every touched module at or above {args.bar:.2f}, no new survivor")
     return 0
 
 

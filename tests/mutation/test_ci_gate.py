@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mutation.ci_gate import plan, why_touched
-from mutation.run import sha256
+from mutation.ci_gate import failures, plan, why_touched
+from mutation.run import ModuleResult, sha256
 
 
 def _record(root: Path, **extra: object) -> dict[str, object]:
@@ -59,3 +59,27 @@ def test_the_plan_takes_the_cheapest_modules_within_the_budget() -> None:
     chosen, skipped = plan(touched, state, budget_s=800)
     assert chosen == ["b.py", "a.py"]
     assert skipped == ["c.py"]
+
+
+def test_a_new_survivor_fails_the_gate_even_above_the_bar() -> None:
+    state: dict[str, dict[str, object]] = {"pipeline/mod.py": {"survived": 0}}
+    clean = ModuleResult("pipeline/mod.py", killed=45, equivalent=4)
+    one_more = ModuleResult("pipeline/mod.py", killed=43, survived=2, equivalent=4)
+    assert failures([clean], state, 0.90) == []
+    assert failures([one_more], state, 0.90) == [
+        "pipeline/mod.py: 2 surviving mutants not in mutation/equivalents.toml (recorded: 0); "
+        "rate 0.956"
+    ]
+
+
+def test_under_the_bar_fails_and_a_recorded_survivor_does_not() -> None:
+    state: dict[str, dict[str, object]] = {"pipeline/mod.py": {"survived": 1}}
+    recorded = ModuleResult("pipeline/mod.py", killed=19, survived=1)
+    assert failures([recorded], state, 0.90) == []
+    weak = ModuleResult("pipeline/mod.py", killed=8, survived=1, timeout=1)
+    assert failures([weak], state, 0.90) == ["pipeline/mod.py: rate 0.800 < 0.90"]
+    unknown = ModuleResult("pipeline/new.py", killed=9, survived=1)
+    assert failures([unknown], {}, 0.85) == [
+        "pipeline/new.py: 1 surviving mutants not in mutation/equivalents.toml (recorded: 0); "
+        "rate 0.900"
+    ]
