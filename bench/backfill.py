@@ -46,10 +46,11 @@ QUICK = Sizes(rate=10.0, warmup=3, live=10, backfill_rows=60)
 
 def live_rig(dsn: str, stubs: Stubs, log_dir: Path) -> System:
     """Ours with the production split: a live worker (timed) and a niced backfill worker."""
-    argv = [PYTHON, "-m", "triage_cli", "worker", "--pool", "threads", "--metrics-port", "0"]
+    argv = [PYTHON, "-m", "triage_cli", "worker", "--metrics-port", "0"]
     commands = [
-        ("worker-live", [*argv, "--queues", "live", "--concurrency", "8"]),
-        ("worker-backfill", [*NICE, *argv, "--queues", "backfill", "--concurrency", "2"]),
+        ("worker-live", [*argv, "--queues", "live", "--pool", "threads", "--concurrency", "8"]),
+        # Its own defaults, as a user runs it: prefork, a process per core.
+        ("worker-backfill", [*NICE, *argv, "--queues", "backfill"]),
     ]
     system = ours(dsn, stubs, log_dir, [(n, a, env(dsn, stubs, log_dir, n)) for n, a in commands])
     system.name = "live"
@@ -110,7 +111,8 @@ def backfill_section(
     target = round(P95_FACTOR * idle["p95_ms"] + P95_SLACK_MS, 1)
     return {
         "settings": {
-            "workers": "triage worker --pool threads: live x 8, backfill x 2 under nice 15; "
+            "workers": "triage worker --queues live --pool threads --concurrency 8; triage "
+            "worker --queues backfill (its defaults: prefork, a process per core) under nice 15; "
             "local classifier; stub departments",
             "live": f"{sizes.live} tickets paced at {sizes.rate:g}/s per phase, "
             "ingest->final from the store",
