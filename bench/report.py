@@ -212,6 +212,19 @@ def text_table(results: dict[str, Any]) -> str:
     return "\n".join([*lines, "", *errors(results)])
 
 
+def earlier_sections(results: dict[str, Any]) -> str:
+    """The sections a one-section run merged in from before: name, date and command each."""
+    date = results["machine"]["date"]
+    kept = [
+        f"{name} ({section['measured']['date']}, `{section['measured']['command']}`)"
+        for name, section in results.items()
+        if isinstance(section, dict)
+        and isinstance(section.get("measured"), dict)
+        and section["measured"].get("date") != date
+    ]
+    return "; ".join(kept)
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The generated block of BENCHMARKS.md: machine, command, figures, ratios, targets."""
     m = results["machine"]
@@ -229,6 +242,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"Load average at start {m['load_average_at_start']}, at end "
         f"{m.get('load_average_at_end')}: the machine is shared, other jobs ran beside the bench.",
     ]
+    if kept := earlier_sections(results):
+        lines += ["", "Kept from earlier runs (not measured by that command): " + kept + "."]
     for title, grids, notes in tables(results):
         lines += ["", f"### {title}"]
         for header, rows in grids:

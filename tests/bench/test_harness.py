@@ -101,3 +101,14 @@ def test_a_quick_run_writes_only_its_own_file(
     assert written["classifier"]["quick_smoke"] is True
     measured = {"date", "command", "seconds", "load_average_after"}
     assert all(set(written[name]["measured"]) == measured for name in harness.ALL)
+
+
+def test_sections_from_an_earlier_run_are_named_with_their_date() -> None:
+    now = backfill_section(QUICK, IDLE, live(90.0), 0, job(6.0))
+    now["measured"] = {"date": machine()["date"], "command": "python -m bench backfill"}
+    before = {"measured": {"date": "2025-12-31T09:00:00+00:00", "command": "python -m bench all"}}
+    merged = {"machine": machine(), "backfill": now, "ingest": before}
+    assert report.earlier_sections(merged) == (
+        "ingest (2025-12-31T09:00:00+00:00, `python -m bench all`)"
+    )
+    assert "Kept from earlier runs" not in report.markdown({"machine": machine(), "backfill": now})
