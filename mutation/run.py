@@ -347,13 +347,20 @@ def reset_for_retest(workdir: Path, modules: list[str]) -> int:
     mutmut keeps a verdict until the mutated function changes, so a test added since would
     never get to kill a cached survivor, and a weakened test would never revive a cached kill.
     Survivors and timeouts are always tried again; every verdict of a module whose covering
-    tests changed since mutation/state.json is.
+    tests changed since mutation/state.json is; and when a module's source changed, mutmut's
+    map of which tests run which function is taken anew.
     """
     recorded = {}
     if (HERE / "state.json").is_file():
         recorded = json.loads((HERE / "state.json").read_text())["modules"]
     reset = 0
+    stats = workdir / "mutants" / "mutmut-stats.json"
     for module in modules:
+        recorded_sha = (recorded.get(module) or {}).get("sha256")
+        if recorded_sha is not None and recorded_sha != sha256(ROOT / module):
+            # mutmut maps tests to functions once; a function added since has no tests in
+            # that map and its mutants would all pass as "no tests": take the map anew.
+            stats.unlink(missing_ok=True)
         meta = workdir / "mutants" / (module + ".meta")
         copied = workdir / "mutants" / module
         data = json.loads(meta.read_text()) if meta.is_file() else {}
@@ -363,7 +370,7 @@ def reset_for_retest(workdir: Path, modules: list[str]) -> int:
             copied.unlink(missing_ok=True)
             meta.unlink(missing_ok=True)
             # Its functions had no trampolines when the stats were taken: take them anew.
-            (workdir / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+            stats.unlink(missing_ok=True)
             continue
         tests = (recorded.get(module) or {}).get("tests") or {}
         stale = any(sha256(ROOT / t) != digest for t, digest in tests.items())

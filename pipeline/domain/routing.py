@@ -11,7 +11,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
 from pipeline.domain.classification import Classification
-from pipeline.domain.errors import ConfigurationError
+from pipeline.domain.errors import ConfigurationError, PermanentError
+from pipeline.domain.models import TicketRecord
 from pipeline.domain.routing_rules import RoutingRule, first_matching_rule
 from pipeline.domain.writeback import (
     HELPDESKS,
@@ -174,6 +175,25 @@ def send_to_review(table: RoutingTable, reason: str) -> RoutingDecision:
         needs_review=True,
         reason=reason,
     )
+
+
+def route_classified(
+    ticket: TicketRecord,
+    table: RoutingTable,
+    confidence_threshold: float,
+    classification: Classification | None = None,
+) -> RoutingDecision:
+    """Where a classified ticket goes: its decision routed, and to review if it was flagged.
+
+    `classification`: the decision just recorded, when `ticket` was read before it.
+    """
+    decided = classification or ticket.classification()
+    if decided is None:
+        raise PermanentError(f"ticket {ticket.id} is classified but has no decision recorded")
+    decision = choose_department(decided, table, confidence_threshold, source=ticket.source)
+    if ticket.review_reason and not decision.needs_review:
+        decision = send_to_review(table, ticket.review_reason)
+    return decision
 
 
 def parse_routing(text: str, suffix: str) -> RoutingTable:

@@ -15,7 +15,7 @@ from pipeline.domain.classification import Classification
 from pipeline.domain.errors import PermanentError, describe_error
 from pipeline.domain.lifecycle import Stage, TicketStatus
 from pipeline.domain.models import TicketRecord
-from pipeline.domain.routing import RoutingDecision, RoutingTable, choose_department, send_to_review
+from pipeline.domain.routing import RoutingTable, route_classified
 from pipeline.ports import GroupedTransitions, TicketRepository
 
 
@@ -26,27 +26,6 @@ class GroupRouting:
     routed: list[str]
     alone: list[str]
     failed: list[str] = field(default_factory=list)
-
-
-def decide_route(
-    ticket: TicketRecord,
-    routing: RoutingTable,
-    confidence_threshold: float,
-    classification: Classification | None = None,
-) -> RoutingDecision:
-    """The department of a classified ticket (as the single route stage decides it).
-
-    `classification`: the decision just recorded, when `ticket` was read before it.
-    """
-    classification = classification or ticket.classification()
-    if classification is None:
-        raise PermanentError(f"ticket {ticket.id} is classified but has no decision recorded")
-    decision = choose_department(
-        classification, routing, confidence_threshold, source=ticket.source
-    )
-    if ticket.review_reason and not decision.needs_review:
-        decision = send_to_review(routing, ticket.review_reason)
-    return decision
 
 
 def route_group(
@@ -77,7 +56,7 @@ def route_group(
             alone.append(ticket.id)
             continue
         try:
-            decision = decide_route(ticket, routing, confidence_threshold, decided)
+            decision = route_classified(ticket, routing, confidence_threshold, decided)
         except (PermanentError, KeyError) as error:
             error_text = describe_error(error)
             if store.fail(

@@ -11,12 +11,11 @@ from pipeline.domain.errors import (
     ConfigurationError,
     DeliveryRejected,
     DepartmentUnavailable,
-    PermanentError,
     describe_error,
 )
 from pipeline.domain.lifecycle import Stage, TicketStatus
 from pipeline.domain.models import TicketRecord
-from pipeline.domain.routing import RoutingDecision, RoutingTable, choose_department, send_to_review
+from pipeline.domain.routing import RoutingDecision, RoutingTable, route_classified
 from pipeline.domain.writeback import HelpdeskRejected, HelpdeskUnavailable, plan_writeback
 from pipeline.ports import (
     CircuitBreaker,
@@ -80,7 +79,7 @@ def route_ticket(
     ticket, deliveries = store.get_with_deliveries(ticket_id)
     if ticket.status != TicketStatus.classified:
         return skipped(ticket_id, Stage.route, ticket.status)
-    decision = _decide(ticket, routing, confidence_threshold)
+    decision = route_classified(ticket, routing, confidence_threshold)
     earlier = deliveries.get((decision.department, "http"))
     written: tuple[str, ...] = ()
     if ticket.deliver:
@@ -203,20 +202,6 @@ def _write_back(
         )
     )
     return (helpdesk,)
-
-
-def _decide(
-    ticket: TicketRecord, routing: RoutingTable, confidence_threshold: float
-) -> RoutingDecision:
-    classification = ticket.classification()
-    if classification is None:
-        raise PermanentError(f"ticket {ticket.id} is classified but has no decision recorded")
-    decision = choose_department(
-        classification, routing, confidence_threshold, source=ticket.source
-    )
-    if ticket.review_reason and not decision.needs_review:
-        decision = send_to_review(routing, ticket.review_reason)
-    return decision
 
 
 def _finish_routing(
