@@ -8,8 +8,10 @@ import time
 from flask import Response, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from ingest_api.auth import client_address
 from ingest_api.console.base import CONSOLE_ROLES, console
 from ingest_api.context import api_context
+from pipeline.operations.api_keys import AuthThrottled
 
 
 @console.get("/")
@@ -25,11 +27,22 @@ def login() -> str:
 
 
 @console.post("/login")
-def login_submit() -> BaseResponse | tuple[str, int]:
+def login_submit() -> BaseResponse | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Check the key as the API does; start a session that remembers its prefix, not the key."""
     presented = (request.form.get("api_key") or "").strip()
     target = _safe_next(request.form.get("next"))
-    key = api_context().keys.verify(presented) if presented else None
+    try:
+        # Counted per address with the API's failed authentications: the same keys.
+        key = api_context().keys.verify(presented, address=client_address()) if presented else None
+    except AuthThrottled as throttled:
+        exceeded = throttled.exceeded
+        page = render_template(
+            "login.html",
+            next=target,
+            error=f"too many failed sign-ins from this address ({exceeded.limit}); "
+            f"try again in {exceeded.retry_after_s} s",
+        )
+        return page, 429, {"Retry-After": str(exceeded.retry_after_s)}
     if key is None:
         page = render_template("login.html", next=target, error="invalid or revoked API key")
         return page, 401
