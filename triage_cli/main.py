@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from pipeline.settings import Settings
+from pipeline.settings import ClassifierChoice, Settings
 from pipeline.telemetry.logs import configure_logging
 from triage_cli.backfill import backfill
 from triage_cli.doctor import doctor
@@ -143,10 +143,12 @@ def worker(
     )
     from workers.celery_app import default_app
 
-    pool, concurrency = worker_pool(queues, pool, concurrency)
-
     app = default_app()  # the same app (and configuration) as `celery -A workers worker`
     settings: Settings = app.triage_settings
+    history = settings.queue_settings("backfill").effective_classifier()
+    pool, concurrency = worker_pool(
+        queues, pool, concurrency, cpu_bound=history is ClassifierChoice.local
+    )
     services = Services(settings)
     # Before the worker says ready: store (a stale schema refused), broker, classifier.
     preflight("worker", services)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -132,20 +133,21 @@ def run_granian(*, bind: str, workers: int, threads: int) -> None:
     ).serve()
 
 
-def worker_pool(queues: str, pool: str | None, concurrency: int | None) -> tuple[str, int]:
+def worker_pool(
+    queues: str, pool: str | None, concurrency: int | None, *, cpu_bound: bool = True
+) -> tuple[str, int]:
     """The pool and concurrency a worker runs with when its options leave them out.
 
-    A worker of the backfill queue alone is CPU-bound (the local model and bulk statements
-    hold the GIL): a process per core. Any worker of live tickets waits on LLMs and
-    departments: 8 threads.
+    A worker of the backfill queue alone with the local classifier (`cpu_bound`) spends its
+    time in the model and bulk statements, holding the GIL: a process per core. Any worker
+    that waits on LLMs and departments: 8 threads.
     """
-    import os
-
     backfill_only = {q.strip() for q in queues.split(",") if q.strip()} == {"backfill"}
-    chosen = pool or ("prefork" if backfill_only else "threads")
+    processes = backfill_only and cpu_bound
+    chosen = pool or ("prefork" if processes else "threads")
     if concurrency is not None:
         return chosen, concurrency
-    return chosen, (os.cpu_count() or 1) if chosen == "prefork" and backfill_only else 8
+    return chosen, (os.cpu_count() or 1) if chosen == "prefork" and processes else 8
 
 
 def worker_argv(queues: str, pool: str, concurrency: int, loglevel: str) -> list[str]:

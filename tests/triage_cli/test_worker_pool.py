@@ -30,3 +30,9 @@ def test_given_options_always_win() -> None:
     assert worker_pool("backfill", "threads", None) == ("threads", 8)
     assert worker_pool("live", "prefork", None) == ("prefork", 8)
     assert worker_pool("backfill", None, 3) == ("prefork", 3)
+
+
+def test_a_backfill_on_an_llm_waits_on_threads() -> None:
+    # History classified by an LLM is I/O-bound: threads, like live work.
+    assert worker_pool("backfill", None, None, cpu_bound=False) == ("threads", 8)
+    assert worker_pool("backfill", "prefork", None, cpu_bound=False) == ("prefork", 8)
