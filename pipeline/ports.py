@@ -319,6 +319,17 @@ class StageRunCounter(Protocol):
         ...
 
 
+# --- backfill pace -------------------------------------------------------------------------
+
+
+class LiveWork(Protocol):
+    """How much live work is under way: what a backfill yields to."""
+
+    def in_flight(self, *, since: datetime) -> int:
+        """Live tickets accepted and not yet final, touched since `since`, none waiting a retry."""
+        ...
+
+
 # --- the ticket store ----------------------------------------------------------------------
 # Every write below is one transaction that also appends the audit event explaining it, and
 # is guarded: it only applies while the ticket is still in the state the lifecycle expects

@@ -226,8 +226,9 @@ class Settings(BaseSettings):
     backfill_yield_s: float = Field(
         default=5.0,
         ge=0.0,
-        description="While live tickets wait in the `live` queue, a backfill group waits up to "
-        "this many seconds before it starts (yielding to live work); 0: never waits.",
+        description="While live tickets are under way (accepted, not yet final), backfill work "
+        "waits before each of its steps (a group, a classifier chunk, route, audit, a loader "
+        "batch) up to this many seconds, yielding CPU and database to them; 0: never waits.",
     )
     llm_fallback: str = Field(
         default="needs_review",

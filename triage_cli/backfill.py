@@ -93,7 +93,7 @@ def run(
     poll_interval: float,
 ) -> None:
     """Store every row in batches and enqueue it on the backfill queue."""
-    from pipeline.wiring import open_store
+    from pipeline.wiring import Services, open_store
     from workers.celery_app import default_app
     from workers.chains import enqueue_groups_after_commit
 
@@ -155,6 +155,7 @@ def run(
                 max_metadata_bytes=settings.max_metadata_bytes,
                 publish_after_commit=publish,
                 on_batch=on_batch,
+                before_batch=Services(settings, store=store).backfill_pace.step,
             )
         except (KeyboardInterrupt, SourceError) as error:
             set_job_status(store, job.id, JobStatus.interrupted)

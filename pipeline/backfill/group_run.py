@@ -8,7 +8,7 @@ classifier left out (classify alone), tickets to deliver (route alone).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pipeline.domain.lifecycle import TicketStatus
@@ -51,8 +51,14 @@ def run_group(
     confidence_threshold: float,
     chunk_size: int | None = None,
     attempt: int = 1,
+    between_steps: Callable[[], object] | None = None,
 ) -> GroupRun:
-    """Classify, route and close the group in bulk; the rest is left for the single path."""
+    """Classify, route and close the group in bulk; the rest is left for the single path.
+
+    `between_steps` runs before each classifier chunk after the first, before route and before
+    audit: where the backfill's pace yields to live work.
+    """
+    step = between_steps or _no_pause
     ids = list(dict.fromkeys(ticket_ids))
     # One read of the group: each stage then works on the tickets in its input state.
     tickets = grouped.tickets_among(ids, None)
@@ -65,6 +71,7 @@ def run_group(
         grouped=grouped,
         chunk_size=chunk_size,
         received=received,
+        between_chunks=step,
     )
     decided = classified.decisions
     to_route = [
@@ -72,6 +79,7 @@ def run_group(
         for t in tickets
         if t.status == TicketStatus.classified or t.id in decided
     ]
+    step()
     routed = route_group(
         store,
         grouped,
@@ -81,6 +89,7 @@ def run_group(
         attempt=attempt,
         classified=to_route,
     )
+    step()
     closed = close_group(grouped, ids, attempt=attempt)
     return GroupRun(
         size=len(ids),
@@ -92,3 +101,7 @@ def run_group(
         failed=routed.failed,
         classifier_calls=classified.calls,
     )
+
+
+def _no_pause() -> None:
+    return None

@@ -133,9 +133,15 @@ def load_rows(
     max_metadata_bytes: int,
     publish_after_commit: Callable[[list[str]], int],
     on_batch: Callable[[BatchOutcome, int], None],
+    before_batch: Callable[[], object] | None = None,
 ) -> None:
-    """Store every row in batches; after each commit, publish its new tickets."""
-    for batch in batches(rows, batch_size, after_row=job.last_line):
+    """Store every row in batches; after each commit, publish its new tickets.
+
+    `before_batch` runs before each batch after the first: where the pace yields to live work.
+    """
+    for number, batch in enumerate(batches(rows, batch_size, after_row=job.last_line)):
+        if number and before_batch is not None:
+            before_batch()
         outcome = store_batch(
             store, job, batch, deliver=deliver, max_metadata_bytes=max_metadata_bytes
         )

@@ -8,7 +8,7 @@ recorded as soon as they come, so a failure later in the group loses no answer p
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pipeline.domain.changes import ClassifiedTicket
@@ -46,10 +46,12 @@ def classify_group_of_tickets(
     grouped: GroupedTransitions | None = None,
     chunk_size: int | None = None,
     received: list[TicketRecord] | None = None,
+    between_chunks: Callable[[], object] | None = None,
 ) -> GroupOutcome:
     """Classify every `received` ticket of the group; record each chunk in one transaction.
 
-    `received`: the group's received tickets when the caller has read them already.
+    `received`: the group's received tickets when the caller has read them already;
+    `between_chunks`: called before each chunk after the first (the backfill's pace).
     """
     tickets = store.received_among(list(ticket_ids)) if received is None else received
     if not tickets:
@@ -59,6 +61,8 @@ def classify_group_of_tickets(
     alone: list[str] = []
     decisions: dict[str, Classification] = {}
     for start in range(0, len(tickets), size):
+        if start and between_chunks is not None:
+            between_chunks()
         chunk = tickets[start : start + size]
         started = time.perf_counter()
         answers, calls = decide_group_per_ticket(

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -58,6 +59,12 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
 
 
+# Live tickets under way (accepted, not final): a handful at any time, however many a backfill
+# has stored. The partial index holds only them; a query must spell the same predicate,
+# literally, for the planner to use it (pipeline.store.live_work).
+LIVE_UNDER_WAY_SQL = "queue = 'live' AND status IN ('received', 'classified', 'routed')"
+
+
 class TicketRow(Base):
     """One ticket and its current state."""
 
@@ -67,6 +74,12 @@ class TicketRow(Base):
         Index("ix_tickets_status_updated_at", "status", "updated_at"),
         Index("ix_tickets_customer_id", "customer_id"),
         Index("ix_tickets_next_attempt_at", "next_attempt_at"),
+        Index(
+            "ix_tickets_live_under_way",
+            "updated_at",
+            postgresql_where=text(LIVE_UNDER_WAY_SQL),
+            sqlite_where=text(LIVE_UNDER_WAY_SQL),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

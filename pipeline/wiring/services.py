@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -10,7 +11,6 @@ from pipeline.adapters.http_delivery import HttpDepartmentClient
 from pipeline.adapters.signatures import sign_webhook
 from pipeline.adapters.stage_runs import build_stage_run_counter
 from pipeline.domain.errors import ConfigurationError
-from pipeline.domain.lifecycle import Queue
 from pipeline.domain.routing import RoutingTable, load_routing
 from pipeline.operations.api_keys import KeyVerifier
 from pipeline.ports import (
@@ -20,6 +20,7 @@ from pipeline.ports import (
     GroupedTransitions,
     HelpdeskWriter,
     KeyChanges,
+    LiveWork,
     QueueDepths,
     RateLimiter,
     StageRunCounter,
@@ -49,6 +50,32 @@ def open_store(
     if migrate:
         ensure_schema(engine)
     return TicketStore(engine)
+
+
+def live_work_in(store: object) -> LiveWork:
+    """The LiveWork port on this store: SQL, or the in-memory twin."""
+    from pipeline.store.live_work import InMemoryLiveWork, SqlLiveWork
+    from pipeline.store.memory import InMemoryTicketRepository
+
+    if isinstance(store, InMemoryTicketRepository):
+        return InMemoryLiveWork(store)
+    if isinstance(store, TicketStore):
+        return SqlLiveWork(store.engine)
+    raise ConfigurationError(f"no LiveWork for a {type(store).__name__}")
+
+
+def backfill_pace(settings: Settings, live_work: LiveWork) -> BackfillPace:
+    """A backfill process's pace: its rate cap, yielding to live work under way."""
+    from pipeline.backfill.pace import LIVE_HORIZON_S, BackfillPace
+
+    def under_way() -> int:
+        return live_work.in_flight(since=datetime.now(UTC) - timedelta(seconds=LIVE_HORIZON_S))
+
+    return BackfillPace(
+        settings.backfill_max_rate,
+        live_work=under_way if settings.backfill_yield_s > 0 else None,
+        max_yield_s=settings.backfill_yield_s,
+    )
 
 
 def build_queue_depths(settings: Settings) -> QueueDepths:
@@ -163,17 +190,14 @@ class Services(ClassifierServices):
         return SqlGroupedTransitions(self.store)
 
     @cached_property
+    def live_work(self) -> LiveWork:
+        """Live work under way, from the store (what a backfill yields to)."""
+        return live_work_in(self.store)
+
+    @cached_property
     def backfill_pace(self) -> BackfillPace:
         """This process's backfill pace (TRIAGE_BACKFILL_MAX_RATE, TRIAGE_BACKFILL_YIELD_S)."""
-        from pipeline.backfill.pace import BackfillPace
-
-        settings = self.settings
-        depths = build_queue_depths(settings) if settings.backfill_yield_s > 0 else None
-        return BackfillPace(
-            settings.backfill_max_rate,
-            live_backlog=(lambda: depths.depths().get(Queue.live.value)) if depths else None,
-            max_yield_s=settings.backfill_yield_s,
-        )
+        return backfill_pace(self.settings, self.live_work)
 
     def sign_delivery(self, msg_id: str, body: bytes) -> dict[str, str]:
         """Standard Webhooks headers for an outbound delivery (none without a secret)."""

@@ -42,22 +42,39 @@ def test_a_rate_must_be_positive() -> None:
         TokenBucket(0)
 
 
-def test_a_group_yields_while_live_tickets_wait_and_no_longer_than_allowed() -> None:
+def test_a_group_yields_while_live_tickets_are_under_way_and_no_longer_than_allowed() -> None:
     slept: list[float] = []
-    backlog = iter([4, 2, 0, 9])
-    pace = BackfillPace(0, live_backlog=lambda: next(backlog), max_yield_s=5, sleep=slept.append)
+    under_way = iter([4, 2, 0, 9])
+    pace = BackfillPace(0, live_work=lambda: next(under_way), max_yield_s=5, sleep=slept.append)
 
-    assert pace.wait_for(100) == 2 * YIELD_STEP_S  # two looks saw live tickets waiting
+    assert pace.wait_for(100) == 2 * YIELD_STEP_S  # two looks saw live tickets under way
     assert slept == [YIELD_STEP_S, YIELD_STEP_S]
 
-    stuck = BackfillPace(0, live_backlog=lambda: 50, max_yield_s=1.0, sleep=slept.append)
+    stuck = BackfillPace(0, live_work=lambda: 50, max_yield_s=1.0, sleep=slept.append)
     slept.clear()
-    assert stuck.wait_for(100) == 1.0  # a live queue nobody drains cannot stop history
+    assert stuck.wait_for(100) == 1.0  # live work that never ends cannot stop history
     assert len(slept) == round(1.0 / YIELD_STEP_S)
 
 
-def test_without_a_yield_time_the_live_queue_is_never_asked() -> None:
+def test_a_step_between_backfill_work_yields_as_a_group_start_does() -> None:
+    slept: list[float] = []
+    under_way = iter([1, 1, 1, 0])
+    pace = BackfillPace(0, live_work=lambda: next(under_way), max_yield_s=5, sleep=slept.append)
+    pace.step()
+    assert slept == [YIELD_STEP_S] * 3
+
+
+def test_a_store_that_cannot_say_lets_history_go_on() -> None:
+    def away() -> int:
+        raise ConnectionError("store away")
+
+    slept: list[float] = []
+    assert BackfillPace(0, live_work=away, max_yield_s=5, sleep=slept.append).wait_for(10) == 0.0
+    assert slept == []
+
+
+def test_without_a_yield_time_live_work_is_never_asked() -> None:
     def never() -> int:
         raise AssertionError("asked")
 
-    assert BackfillPace(0, live_backlog=never, max_yield_s=0).wait_for(100) == 0.0
+    assert BackfillPace(0, live_work=never, max_yield_s=0).wait_for(100) == 0.0
