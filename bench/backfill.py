@@ -61,6 +61,8 @@ def env(dsn: str, stubs: Stubs, log_dir: Path, name: str) -> dict[str, str]:
     """One of our processes with the local classifier."""
     # As compose runs worker-backfill (`triage backfill` always commits this way).
     extra = {"TRIAGE_ASYNC_COMMIT": "true"} if name == "worker-backfill" else {}
+    if "backfill" in name and os.environ.get("BENCH_BACKFILL_YIELD_S"):  # an A/B of the yield
+        extra["TRIAGE_BACKFILL_YIELD_S"] = os.environ["BENCH_BACKFILL_YIELD_S"]
     return our_env(dsn, stubs, log_dir, name, TRIAGE_CLASSIFIER="local", **extra)
 
 
