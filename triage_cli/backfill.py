@@ -155,7 +155,7 @@ def run(
                 max_metadata_bytes=settings.max_metadata_bytes,
                 publish_after_commit=publish,
                 on_batch=on_batch,
-                before_batch=Services(settings, store=store).backfill_pace.step,
+                before_batch=Services(settings, store=store).backfill_pace.yield_to_live,
             )
         except (KeyboardInterrupt, SourceError) as error:
             set_job_status(store, job.id, JobStatus.interrupted)

@@ -57,7 +57,7 @@ def classify_group(self: ClassifyGroupTask, ticket_ids: list[str], waits: int = 
             confidence_threshold=settings.confidence_threshold,
             chunk_size=settings.llm_group_size,
             attempt=attempt,
-            between_steps=services.backfill_pace.step,
+            between_steps=services.backfill_pace.yield_to_live,
         )
     except Exception as error:
         return _after_failure(self, ticket_ids, error, attempt, waits)

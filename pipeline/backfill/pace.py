@@ -95,7 +95,3 @@ class BackfillPace:
             self._sleep(YIELD_STEP_S)
             looks += 1
         return round(looks * YIELD_STEP_S, 6)
-
-    def step(self) -> None:
-        """Between two steps of backfill work: yield to live work (a hook for the stages)."""
-        self.yield_to_live()

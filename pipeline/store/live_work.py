@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, bindparam, func, select, text
 
-from pipeline.domain.lifecycle import Queue, TicketStatus
-from pipeline.store.schema import LIVE_UNDER_WAY_SQL, TicketRow
+from pipeline.domain.lifecycle import Queue
+from pipeline.store.schema import LIVE_UNDER_WAY, LIVE_UNDER_WAY_SQL, TicketRow
 
 if TYPE_CHECKING:
     from pipeline.store.memory import InMemoryTicketRepository
 
-UNDER_WAY = (TicketStatus.received, TicketStatus.classified, TicketStatus.routed)
 COUNT_UNDER_WAY = select(func.count()).where(
     text(LIVE_UNDER_WAY_SQL),  # literally the index's predicate (see schema)
     TicketRow.updated_at >= bindparam("since"),
@@ -54,7 +53,7 @@ class InMemoryLiveWork:
         """Live tickets accepted and not yet final, touched since `since`, none waiting a retry."""
         return sum(
             1
-            for status in UNDER_WAY
+            for status in LIVE_UNDER_WAY
             for t in self._store.list_tickets(status=status.value, since=since, limit=10**9)
             if t.queue == Queue.live and t.next_attempt_at is None and t.retrying_since is None
         )

@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from pipeline.domain.lifecycle import Queue, TicketStatus
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
@@ -62,7 +64,11 @@ class Base(DeclarativeBase):
 # Live tickets under way (accepted, not final): a handful at any time, however many a backfill
 # has stored. The partial index holds only them; a query must spell the same predicate,
 # literally, for the planner to use it (pipeline.store.live_work).
-LIVE_UNDER_WAY_SQL = "queue = 'live' AND status IN ('received', 'classified', 'routed')"
+LIVE_UNDER_WAY = (TicketStatus.received, TicketStatus.classified, TicketStatus.routed)
+LIVE_UNDER_WAY_SQL = (
+    f"queue = '{Queue.live.value}' AND status IN "
+    f"({', '.join(repr(s.value) for s in LIVE_UNDER_WAY)})"
+)
 
 
 class TicketRow(Base):

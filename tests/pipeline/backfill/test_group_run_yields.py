@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from pipeline.backfill.group_run import run_group
+from pipeline.backfill.group_run import GroupRun, run_group
 from pipeline.backfill.pace import YIELD_STEP_S, BackfillPace
 from pipeline.classifiers.scripted import ScriptedClassifier
 from pipeline.domain.lifecycle import TicketStatus
@@ -19,6 +20,22 @@ ROUTING = load_routing(EXAMPLE_ROUTING)
 A_MINUTE_AGO = datetime.now(UTC) - timedelta(minutes=1)  # every ticket here is newer
 
 
+def run_in_chunks(
+    store: AnyStore, ids: list[str], chunk_size: int, between_steps: Callable[[], object]
+) -> GroupRun:
+    """The group through its three stages, classified `chunk_size` at a time."""
+    return run_group(
+        store,
+        grouped_for(store),
+        ScriptedClassifier(keyword_decision),
+        ROUTING,
+        ids,
+        confidence_threshold=0.5,
+        chunk_size=chunk_size,
+        between_steps=between_steps,
+    )
+
+
 def statuses(store: AnyStore, ids: list[str]) -> dict[str, int]:
     return dict(Counter(str(store.get(i).status) for i in ids))
 
@@ -26,16 +43,7 @@ def statuses(store: AnyStore, ids: list[str]) -> dict[str, int]:
 def test_the_group_pauses_between_its_steps_with_its_work_committed(every_store: AnyStore) -> None:
     ids = history(every_store, 7)
     seen: list[dict[str, int]] = []
-    outcome = run_group(
-        every_store,
-        grouped_for(every_store),
-        ScriptedClassifier(keyword_decision),
-        ROUTING,
-        ids,
-        confidence_threshold=0.5,
-        chunk_size=3,
-        between_steps=lambda: seen.append(statuses(every_store, ids)),
-    )
+    outcome = run_in_chunks(every_store, ids, 3, lambda: seen.append(statuses(every_store, ids)))
     assert outcome.closed == 7
     # Chunks of 3, 3, 1: a pause before the second and third, then before route and audit;
     # each pause comes after the step before it committed (nothing is held while it waits).
@@ -68,16 +76,7 @@ def test_a_live_ticket_under_way_holds_the_group_until_it_is_final(
         max_yield_s=5,
         sleep=nap,
     )
-    outcome = run_group(
-        every_store,
-        grouped_for(every_store),
-        ScriptedClassifier(keyword_decision),
-        ROUTING,
-        ids,
-        confidence_threshold=0.5,
-        chunk_size=2,
-        between_steps=pace.step,
-    )
+    outcome = run_in_chunks(every_store, ids, 2, pace.yield_to_live)
     assert naps == [YIELD_STEP_S, YIELD_STEP_S]  # held at the first pause only
     assert progress == [{"classified": 2, "received": 2}] * 2  # the second chunk waited
     assert outcome.closed == 4

@@ -60,7 +60,7 @@ def test_a_step_between_backfill_work_yields_as_a_group_start_does() -> None:
     slept: list[float] = []
     under_way = iter([1, 1, 1, 0])
     pace = BackfillPace(0, live_work=lambda: next(under_way), max_yield_s=5, sleep=slept.append)
-    pace.step()
+    pace.yield_to_live()
     assert slept == [YIELD_STEP_S] * 3
 
 
